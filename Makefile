@@ -1,0 +1,38 @@
+# Two commands: `make run` starts the suite, `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+TOOLS  := .tools
+CLAUDE := $(TOOLS)/node_modules/.bin/claude
+CLAUDE_VERSION ?= 2.1.197
+
+.PHONY: run web test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(CLAUDE):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error \
+		@anthropic-ai/claude-code@$(CLAUDE_VERSION)
+
+run: $(STAMP)
+	$(BIN)/mitmdump --set confdir=certs -s addons/main.py
+
+web: $(STAMP)
+	$(BIN)/mitmweb --set confdir=certs -s addons/main.py
+
+test: $(STAMP) $(CLAUDE)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check addons rules datasette_plugins tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.overhead
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache

@@ -1,0 +1,393 @@
+"""Capture every LLM exchange: snapshots in the hooks, analysis and storage off the event loop.
+
+Hooks do the least they can: take timestamps and references to header fields and bodies, wrap
+streamed responses in a tap that relays each chunk unchanged while it decodes and accumulates it,
+and hand snapshots to the pipeline. Upstream failures and timeouts are answered in the client's
+own dialect (see `replies`).
+
+Failure policy: observability fails open. Anything here that goes wrong is logged and counted and
+the traffic goes on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import connection, ctx, http
+from mitmproxy.hooks import UpdateHook
+
+from addons import replies, wire
+from addons.config import Config
+from addons.pipeline import Begin, Finish, Pipeline, Progress, usage_fields
+from addons.routing import ROUTE, Route
+from addons.wire import errors
+from addons.wire.decode import Decoder
+
+log = logging.getLogger(__name__)
+
+STATE = "inspector.state"
+PROGRESS_INTERVAL_S = 0.25
+
+
+class StreamTap:
+    """The `flow.response.stream` callable: relays chunks as they come, watching them go by.
+
+    It runs inside mitmproxy's proxy layer once per chunk, so it does no I/O and stays cheap:
+    incremental decode (gzip/br/zstd), incremental framing and event parsing, and at most one
+    progress snapshot every PROGRESS_INTERVAL_S.
+    """
+
+    __slots__ = (
+        "accumulator",
+        "bytes",
+        "decoder",
+        "failed",
+        "first_token_at",
+        "flow_id",
+        "kept",
+        "last_activity",
+        "max_keep",
+        "next_progress",
+        "pipeline",
+        "truncated",
+    )
+
+    def __init__(
+        self,
+        flow_id: str,
+        dialect: str | None,
+        content_encoding: str | None,
+        pipeline: Pipeline,
+        max_keep: int,
+    ) -> None:
+        self.flow_id = flow_id
+        self.pipeline = pipeline
+        self.decoder = Decoder.for_encoding(content_encoding)
+        self.accumulator = wire.stream_accumulator(dialect) if dialect else None
+        self.kept = bytearray()
+        self.max_keep = max_keep
+        self.truncated = False
+        self.bytes = 0
+        self.first_token_at: float | None = None
+        self.last_activity = time.monotonic()
+        self.next_progress = self.last_activity + PROGRESS_INTERVAL_S
+        self.failed: str | None = None
+
+    def __call__(self, data: bytes) -> bytes | list[bytes]:
+        if not data:
+            # End of stream. An empty bytes chunk would end a chunked body early: send nothing.
+            self.watch(self.decoder.flush(), final=True)
+            return []
+        self.bytes += len(data)
+        self.last_activity = time.monotonic()
+        self.watch(self.decoder.feed(data))
+        return data
+
+    def watch(self, plain: bytes, final: bool = False) -> None:
+        if self.failed:
+            return
+        try:
+            if plain:
+                if len(self.kept) + len(plain) <= self.max_keep:
+                    self.kept += plain
+                else:
+                    self.truncated = True
+                if self.accumulator is not None and self.accumulator.feed(plain):
+                    if self.first_token_at is None:
+                        self.first_token_at = time.time()
+            if final and self.accumulator is not None:
+                self.accumulator.finish()
+            elif self.accumulator is not None and self.last_activity >= self.next_progress:
+                self.next_progress = self.last_activity + PROGRESS_INTERVAL_S
+                fields = usage_fields(self.accumulator.response, estimate_output=True)
+                self.pipeline.submit(Progress(self.flow_id, fields))
+        except Exception as e:  # noqa: BLE001 - never break the stream we relay
+            self.failed = f"stream capture failed: {type(e).__name__}: {e}"
+            log.warning("%s (flow %s)", self.failed, self.flow_id)
+        if self.decoder.failed and not self.failed:
+            self.failed = f"could not decode the stream: {self.decoder.failed}"
+
+
+class RequestTap:
+    """Counts a request body that is too large to buffer while it streams through."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def __call__(self, data: bytes) -> bytes | list[bytes]:
+        if not data:
+            return []
+        self.bytes += len(data)
+        return data
+
+
+@dataclass(slots=True)
+class FlowState:
+    id: str
+    route: Route
+    dialect: str | None
+    overhead: float = 0.0  # seconds spent in this addon's hooks for the flow
+    request_tap: RequestTap | None = None
+    tap: StreamTap | None = None
+    headers_deadline: float | None = None
+    timed_out: str | None = None
+    done: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Capture:
+    def __init__(self, suite) -> None:
+        self.suite = suite
+        self.inflight: dict[str, http.HTTPFlow] = {}
+        self.overheads: deque[float] = deque(maxlen=2000)
+        self.marks: OrderedDict[str, http.HTTPFlow] = OrderedDict()
+        self.watchdog: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.suite.config
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.suite.pipeline
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def running(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        if self.watchdog is None:
+            self.watchdog = self.loop.create_task(self.watch_timeouts())
+        if ctx.master.addons.get("view") is not None:
+            self.pipeline.on_summary(
+                lambda row: self.loop.call_soon_threadsafe(self.mark, row)  # type: ignore[union-attr]
+            )
+
+    def done(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        route: Route | None = flow.metadata.get(ROUTE)
+        if route is None or STATE in flow.metadata:
+            return
+        started = time.perf_counter()
+        state = FlowState(flow.id, route, wire.detect(flow.request.method, flow.request.path))
+        if flow.request.stream:
+            # mitmproxy streams bodies over max_body_bytes (stream_large_bodies): count them only.
+            state.request_tap = RequestTap()
+            flow.request.stream = state.request_tap
+        flow.metadata[STATE] = state
+        state.overhead += time.perf_counter() - started
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(STATE)
+        if state is None:
+            return
+        started = time.perf_counter()
+        request = flow.request
+        tap = state.request_tap
+        self.pipeline.submit(
+            Begin(
+                id=state.id,
+                started_at=request.timestamp_start,
+                listener=state.route.listener,
+                method=request.method,
+                scheme=request.scheme,
+                host=request.pretty_host,
+                path=request.path,
+                upstream=state.route.upstream,
+                upstream_url=state.route.url,
+                peer_ip=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+                headers=request.headers.fields,
+                body=None if tap else request.raw_content,
+                body_size=tap.bytes if tap else None,
+                request=flow.metadata.get("inspector.request"),
+            )
+        )
+        if flow.response is None:
+            self.inflight[flow.id] = flow
+            state.headers_deadline = time.monotonic() + self.config.upstream_response_s
+        state.overhead += time.perf_counter() - started
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(STATE)
+        if state is None or flow.response is None:
+            return
+        started = time.perf_counter()
+        state.headers_deadline = None
+        response = flow.response
+        if response.stream or wire.is_stream_response(response.headers.get("content-type", "")):
+            streams_events = not response.stream  # True: mitmproxy streams it for its size
+            state.tap = StreamTap(
+                flow.id,
+                state.dialect if streams_events else None,
+                response.headers.get("content-encoding"),
+                self.pipeline,
+                self.config.max_body_bytes if streams_events else 0,
+            )
+            response.stream = state.tap
+        state.overhead += time.perf_counter() - started
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(STATE)
+        if state is None or state.done:
+            return
+        started = time.perf_counter()
+        error = state.timed_out
+        tap = state.tap
+        if tap is not None:
+            error = error or tap.failed or incomplete_stream(tap)
+        self.finish(flow, state, error=error, status=flow.response.status_code, started=started)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        state: FlowState | None = flow.metadata.get(STATE)
+        if state is None or state.done or flow.error is None:
+            return
+        started = time.perf_counter()
+        reason = flow.error.msg
+        client_gone = "client disconnected" in reason.lower()
+        if state.timed_out:
+            status, message = 504, state.timed_out
+        elif client_gone:
+            status, message = 499, f"client disconnected: {reason}"
+        else:
+            status = 502
+            message = f"upstream {state.route.upstream} ({state.route.url}) failed: {reason}"
+        if not client_gone:
+            replies.register(
+                flow,
+                replies.Reply(
+                    status=status,
+                    content_type="application/json",
+                    body=errors.error_body(state.dialect, status, message, "upstream_error"),
+                    trailer=errors.stream_error_event(state.dialect, status, message),
+                ),
+            )
+        if flow.response is not None:
+            status = flow.response.status_code  # the client already has this status
+        self.finish(flow, state, error=message, status=status, started=started)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        replies.forget(client.id)
+
+    # -- finishing ---------------------------------------------------------------------------
+
+    def finish(
+        self, flow: http.HTTPFlow, state: FlowState, *, error: str | None, status: int | None,
+        started: float,
+    ) -> None:
+        state.done = True
+        self.inflight.pop(flow.id, None)
+        response = flow.response
+        tap = state.tap
+        ended = (response and response.timestamp_end) or time.time()
+        request_end = flow.request.timestamp_end or flow.request.timestamp_start
+        first = None
+        if tap is not None and tap.first_token_at is not None:
+            first = tap.first_token_at
+        elif response is not None and response.timestamp_start:
+            first = response.timestamp_start
+        accumulator = tap.accumulator if tap else None
+        state.overhead += time.perf_counter() - started
+        overhead_ms = state.overhead * 1000
+        self.overheads.append(overhead_ms)
+        self.pipeline.submit(
+            Finish(
+                id=state.id,
+                ended_at=ended,
+                status=status,
+                headers=response.headers.fields if response is not None else (),
+                body=response.raw_content if response is not None and tap is None else None,
+                stream=accumulator.response if accumulator else None,
+                stream_body=bytes(tap.kept) if tap and tap.kept else None,
+                stream_events=accumulator.events if accumulator else None,
+                response_bytes=tap.bytes if tap else (len(response.raw_content or b"") if response else None),
+                error=error,
+                ttft_ms=(first - request_end) * 1000 if first else None,
+                latency_ms=(ended - flow.request.timestamp_start) * 1000,
+                overhead_ms=overhead_ms,
+                verdict=flow.metadata.get("inspector.verdict", "allow"),
+            )
+        )
+        if ctx.master.addons.get("view") is not None:
+            self.marks[state.id] = flow
+            while len(self.marks) > 2000:
+                self.marks.popitem(last=False)
+
+    # -- timeouts ------------------------------------------------------------------------
+
+    async def watch_timeouts(self) -> None:
+        while True:
+            await asyncio.sleep(
+                min(1.0, self.config.upstream_response_s / 4, self.config.stream_idle_s / 4)
+            )
+            try:
+                self.expire(time.monotonic())
+            except Exception:  # noqa: BLE001
+                log.exception("timeout watchdog failed")
+
+    def expire(self, now: float) -> None:
+        for flow in list(self.inflight.values()):
+            state: FlowState = flow.metadata[STATE]
+            if state.timed_out:
+                continue
+            if state.headers_deadline is not None and now > state.headers_deadline:
+                state.timed_out = (
+                    f"upstream {state.route.upstream} sent no response within "
+                    f"{self.config.upstream_response_s:g} s"
+                )
+            elif state.tap is not None and now - state.tap.last_activity > self.config.stream_idle_s:
+                state.timed_out = (
+                    f"upstream {state.route.upstream} stream idle for "
+                    f"{self.config.stream_idle_s:g} s"
+                )
+            else:
+                continue
+            log.warning("%s (flow %s)", state.timed_out, flow.id)
+            if not replies.abort_upstream(flow):
+                log.warning("could not abort the upstream connection of flow %s", flow.id)
+
+    # -- mitmweb: the raw flow list tells the same story as the log ------------------------
+
+    def mark(self, row: dict[str, Any]) -> None:
+        flow = self.marks.pop(row["id"], None)
+        if flow is None:
+            return
+        flow.marked = ":robot:"
+        flow.comment = summary_line(row)
+        ctx.master.addons.trigger(UpdateHook([flow]))
+
+
+def incomplete_stream(tap: StreamTap) -> str | None:
+    accumulator = tap.accumulator
+    if accumulator is None or getattr(accumulator, "complete", True):
+        return None
+    response = accumulator.response
+    if response.error:
+        return None
+    return "stream ended before its final event (upstream cut it short)"
+
+
+def summary_line(row: dict[str, Any]) -> str:
+    tokens_in = row.get("input_tokens")
+    tokens_out = row.get("output_tokens")
+    parts = [
+        row.get("client_app") or "unknown",
+        row.get("served_model") or row.get("requested_model") or "-",
+        f"{tokens_in if tokens_in is not None else '-'}→{tokens_out if tokens_out is not None else '-'} tok",
+        row.get("verdict") or "allow",
+    ]
+    if row.get("error"):
+        parts.append(f"error: {row['error'][:80]}")
+    return " · ".join(str(p) for p in parts)

@@ -1,0 +1,356 @@
+"""Off the event loop: turn captured flows into rows, then hand them to the recorder.
+
+The proxy's hooks only take snapshots (timestamps, header fields, body references). Everything
+that costs CPU per request (JSON parsing, client identification, threading, usage extraction,
+header scrubbing) runs here, on one analysis thread, so that it never sits between a client and
+its upstream. Jobs keep their order, so a flow's progress never overtakes its begin.
+
+Failure policy: fails open. A job that raises is logged and counted; the row is still written
+with whatever was known. A full queue drops the job and counts it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mitmproxy.net import encoding
+
+from addons import clients, credentials, threads, wire
+from addons.wire.model import TEXT, TOOL_CALL, Request, Response
+
+log = logging.getLogger(__name__)
+
+PREVIEW_CHARS = 2000
+RESPONSE_TEXT_CHARS = 8000
+
+
+@dataclass(slots=True)
+class Begin:
+    id: str
+    started_at: float
+    listener: str
+    method: str
+    scheme: str
+    host: str
+    path: str
+    upstream: str
+    upstream_url: str
+    peer_ip: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes | None
+    body_size: int | None = None  # when the body was streamed through instead of buffered
+    request: Request | None = None  # when a rule already parsed it in the event loop
+
+
+@dataclass(slots=True)
+class Progress:
+    id: str
+    fields: dict[str, Any]  # live token counts while a stream runs
+
+
+@dataclass(slots=True)
+class Finish:
+    id: str
+    ended_at: float
+    status: int | None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: bytes | None = None  # raw (still content-encoded) body of a buffered response
+    stream: Response | None = None  # accumulated stream, when the response was streamed
+    stream_body: bytes | None = None  # decoded stream events, as received
+    stream_events: int | None = None
+    response_bytes: int | None = None
+    error: str | None = None
+    ttft_ms: float | None = None
+    latency_ms: float | None = None
+    overhead_ms: float | None = None
+    verdict: str = "allow"
+
+
+@dataclass(slots=True)
+class Marker:
+    """Queued by `drain()`: set once every job before it has been handled."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(slots=True)
+class Context:
+    """What the begin job learned, kept until the flow finishes."""
+
+    row: dict[str, Any]
+    dialect: str | None
+    request: Request | None
+
+
+@dataclass(slots=True)
+class Counters:
+    jobs: int = 0
+    errors: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+    summaries: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def estimate_tokens(request: Request) -> int:
+    """A chars/3.5 estimate of the prompt, shown until the upstream reports real usage."""
+    chars = len(request.system_text)
+    for message in request.messages:
+        for block in message.blocks:
+            chars += len(block.text)
+            if block.type == TOOL_CALL and block.arguments is not None:
+                chars += len(str(block.arguments))
+            for inner in block.content or ():
+                chars += len(inner.text)
+    return int(chars / 3.5)
+
+
+def last_user_text(request: Request) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            text = "\n".join(
+                b.text for b in message.blocks if b.type == TEXT and b.text
+            ) or "\n".join(
+                inner.text for b in message.blocks for inner in (b.content or ()) if inner.text
+            )
+            if text:
+                return text[:PREVIEW_CHARS]
+    return ""
+
+
+def usage_fields(response: Response, estimate_output: bool = False) -> dict[str, Any]:
+    usage = response.usage
+    fields: dict[str, Any] = {
+        "input_tokens": usage.input,
+        "output_tokens": usage.output,
+        "cache_read_tokens": usage.cache_read,
+        "cache_write_tokens": usage.cache_write,
+    }
+    if estimate_output and usage.output is None:
+        chars = sum(
+            len(b.text) + (len(b.arguments) if isinstance(b.arguments, str) else 0)
+            for b in response.blocks
+        )
+        fields["output_tokens"] = chars // 4
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def response_fields(response: Response) -> dict[str, Any]:
+    calls = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls]
+    fields = usage_fields(response)
+    fields.update(
+        served_model=response.model,
+        stop_reason=response.stop_reason,
+        tool_calls=calls or None,
+        response_text=response.text[:RESPONSE_TEXT_CHARS] or None,
+    )
+    if any(v is not None for v in usage_fields(response).values()):
+        fields["tokens_estimated"] = 0
+    return fields
+
+
+def upstream_error_message(dialect: str | None, body: bytes) -> str | None:
+    """The message of an error body in any of the known shapes, or its first bytes."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        text = body[:300].decode("utf-8", "replace").strip()
+        return text or None
+    if isinstance(doc, dict):
+        err = doc.get("error", doc)
+        if isinstance(err, str):
+            return err
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+    return None
+
+
+class Pipeline:
+    def __init__(self, recorder: Any, *, queue_size: int = 20000, threader: Any = None) -> None:
+        self.recorder = recorder
+        self.queue: queue.Queue[Begin | Progress | Finish | Marker | None] = queue.Queue(queue_size)
+        self.threader = threader or threads.Threader()
+        self.contexts: OrderedDict[str, Context] = OrderedDict()
+        self.counters = Counters()
+        self.thread: threading.Thread | None = None
+
+    # -- called from the event loop: never block ----------------------------------------
+
+    def submit(self, job: Begin | Progress | Finish) -> None:
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:
+            self.counters.dropped += 1
+
+    def on_summary(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call `callback(row)` (on the analysis thread) for every finished exchange."""
+        self.counters.summaries.append(callback)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.run, name="inspector-analysis", daemon=True)
+            self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.thread is not None:
+            try:
+                self.queue.put(None, timeout=timeout)
+            except queue.Full:
+                pass
+            self.thread.join(timeout)
+            self.thread = None
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every job queued before this call has been handed to the recorder."""
+        deadline = time.monotonic() + timeout
+        marker = Marker()
+        try:
+            self.queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.done.wait(max(0.0, deadline - time.monotonic()))
+
+    def run(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            if isinstance(job, Marker):
+                job.done.set()
+                continue
+            self.counters.jobs += 1
+            try:
+                self.handle(job)
+            except Exception as e:  # noqa: BLE001 - observability fails open
+                self.counters.errors += 1
+                self.counters.last_error = f"{type(e).__name__}: {e}"
+                log.exception("analysis of %s failed", type(job).__name__)
+
+    # -- the analysis itself (analysis thread only) --------------------------------------
+
+    def handle(self, job: Begin | Progress | Finish) -> None:
+        match job:
+            case Begin():
+                context = self.begin(job)
+                self.contexts[job.id] = context
+                while len(self.contexts) > 10000:
+                    self.contexts.popitem(last=False)
+                self.recorder.begin(dict(context.row), job.body)
+            case Progress():
+                if job.id in self.contexts:
+                    self.recorder.progress(job.id, job.fields)
+            case Finish():
+                context = self.contexts.pop(job.id, None)
+                row = self.finish(job, context)
+                self.recorder.finish(row, job.body and self.decoded(job), job.stream_body)
+                for callback in self.counters.summaries:
+                    try:
+                        callback(row)
+                    except Exception:  # noqa: BLE001
+                        log.exception("summary callback failed")
+
+    def begin(self, job: Begin) -> Context:
+        dialect = wire.detect(job.method, job.path)
+        request = job.request
+        if request is None and dialect and job.body:
+            request = wire.parse_request(dialect, job.body, job.path)
+        headers = credentials.scrub_headers(job.headers)
+        system = request.system_text if request else ""
+        tools = [t.name for t in request.tools] if request else []
+        row: dict[str, Any] = {
+            "id": job.id,
+            "started_at": iso(job.started_at),
+            "state": "pending",
+            "listener": job.listener,
+            "method": job.method,
+            "scheme": job.scheme,
+            "host": job.host,
+            "path": credentials.scrub_path(job.path),
+            "upstream": job.upstream,
+            "upstream_url": job.upstream_url,
+            "dialect": dialect,
+            "client_ip": clients.client_ip(headers, job.peer_ip),
+            "client_app": clients.identify_client(headers, system, tools),
+            "user_agent": headers.get("user-agent"),
+            "request_headers": headers,
+            "verdict": "allow",
+        }
+        if job.body_size is not None:
+            row["request_bytes"] = job.body_size
+            row["error"] = None
+        if request is not None:
+            thread = self.threader.assign(headers, request)
+            row.update(
+                requested_model=request.model,
+                is_stream=int(request.stream),
+                session_id=thread.session_id,
+                conversation_id=thread.conversation_id,
+                parent_conversation_id=thread.parent_conversation_id,
+                turn_index=thread.turn_index,
+                tools_offered=tools or None,
+                prompt_preview=last_user_text(request) or None,
+                input_tokens=estimate_tokens(request),
+                tokens_estimated=1,
+            )
+        return Context(row, dialect, request)
+
+    def decoded(self, job: Finish) -> bytes | None:
+        """The response body with its content-encoding removed (what the client's SDK reads)."""
+        if job.body is None:
+            return None
+        enc = next((v for k, v in job.headers if k.lower() == b"content-encoding"), b"")
+        if not enc or enc.lower() == b"identity":
+            return job.body
+        try:
+            return encoding.decode(job.body, enc.decode("latin-1"))
+        except ValueError:
+            return job.body
+
+    def finish(self, job: Finish, context: Context | None) -> dict[str, Any]:
+        row = dict(context.row) if context else {"id": job.id, "verdict": job.verdict}
+        dialect = context.dialect if context else None
+        content_type = next(
+            (v.decode("latin-1") for k, v in job.headers if k.lower() == b"content-type"), ""
+        )
+        row.update(
+            ended_at=iso(job.ended_at),
+            status=job.status,
+            response_headers=credentials.scrub_headers(job.headers) if job.headers else None,
+            latency_ms=job.latency_ms,
+            ttft_ms=job.ttft_ms,
+            overhead_ms=job.overhead_ms,
+            response_bytes=job.response_bytes,
+            stream_events=job.stream_events,
+            verdict=job.verdict,
+        )
+        error = job.error
+        response = job.stream
+        if response is None and dialect and job.body and "json" in content_type:
+            body = self.decoded(job)
+            response = wire.parse_response(dialect, body) if body else None
+        if response is not None:
+            row.update(response_fields(response))
+            if response.error and not error:
+                error = response.error
+            if response.id and context and context.row.get("conversation_id"):
+                self.threader.note_response(response.id, context.row["conversation_id"])
+        if job.status is not None and job.status >= 400 and not error:
+            body = self.decoded(job) or b""
+            error = f"upstream {job.status}: {upstream_error_message(dialect, body) or ''}".strip()
+        row["error"] = error
+        row["state"] = "error" if error else "complete"
+        return row
