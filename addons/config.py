@@ -27,6 +27,22 @@ DEFAULT_UPSTREAMS = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 
+DEFAULT_INTERCEPT = (
+    "api.anthropic.com",
+    "api.openai.com",
+    "generativelanguage.googleapis.com",
+    "openrouter.ai",
+    "api.githubcopilot.com",
+    "api.individual.githubcopilot.com",
+    "api.business.githubcopilot.com",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.deepseek.com",
+    "api.together.xyz",
+    "api.fireworks.ai",
+    "api.x.ai",
+)
+
 
 class ConfigError(ValueError):
     pass
@@ -116,7 +132,7 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
     if default_route not in upstreams:
         raise ConfigError(f"routes.default: {default_route!r} is not one of {sorted(upstreams)}")
 
-    hosts = section("intercept").get("hosts", [])
+    hosts = section("intercept").get("hosts", list(DEFAULT_INTERCEPT))
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise ConfigError("intercept.hosts must be a list of host names")
     # Hosts of configured upstreams are LLM APIs too, whatever the list says.
