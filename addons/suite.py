@@ -91,10 +91,7 @@ class Suite:
         if self.recorder is None:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self.recorder = Recorder(str(self.db_path))
-            self.recorder.start()
-            abandoned = self.recorder.sweep_abandoned()
-            if abandoned:
-                log.warning("marked %d exchange(s) left pending by the last run as abandoned", abandoned)
+            self.recorder.start().add_done_callback(report_abandoned)
             self.pipeline = Pipeline(self.recorder)
             self.pipeline.start()
         replies.install()
@@ -105,6 +102,11 @@ class Suite:
             self.pipeline.stop()
         if self.recorder is not None:
             self.recorder.stop()
+
+
+def report_abandoned(future) -> None:
+    if not future.exception() and future.result():
+        log.warning("marked %d exchange(s) left pending by the last run as abandoned", future.result())
 
 
 def format_host(host: str) -> str:

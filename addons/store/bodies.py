@@ -1,0 +1,206 @@
+"""Byte-exact, compressed, de-duplicated storage of HTTP bodies.
+
+An LLM client resends its whole conversation on every turn, so a request body is mostly bytes we
+have already stored. `split` cuts a JSON request body into segments along the parts that repeat
+(each message, each tool, the system prompt) and the glue between them; each segment is stored
+once, keyed by its sha256, and a body is the list of its segment hashes. Joining the segments
+gives back the exact original bytes, whitespace and key order included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from collections.abc import Iterable
+
+import sqlite_utils
+import zstandard
+
+# Top-level keys whose value repeats from request to request. A list value is cut per element
+# (a conversation grows at the end, and tool sets are shared across clients); anything else is
+# kept whole.
+_SPLIT_KEYS = frozenset(
+    {"messages", "tools", "contents", "input", "system", "systemInstruction", "instructions"}
+)
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
+
+ZSTD_LEVEL = 3
+MIN_COMPRESS = 64
+# Well under SQLite's bound-parameter limit.
+_IN_CHUNK = 500
+
+
+def split(body: bytes) -> list[bytes]:
+    """Cut `body` into segments with `b"".join(segments) == body`; one segment unless JSON."""
+    if not body:
+        return []
+    try:
+        text = body.decode("utf-8")
+        cuts = _cuts(text)
+    except (ValueError, IndexError, RecursionError):  # not UTF-8, not JSON, truncated, too deep
+        return [body]
+    if cuts is None:
+        return [body]
+    segments = [text[a:b].encode("utf-8") for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    if b"".join(segments) != body:  # cannot happen for valid UTF-8; refuse to store it wrong
+        return [body]
+    return segments
+
+
+def _cuts(text: str) -> list[int] | None:
+    """Character offsets at which to cut a JSON object's text, or None if it is not one."""
+    ws = _WS.match
+    raw_decode = _DECODER.raw_decode
+    idx = ws(text, 0).end()
+    if text[idx] != "{":
+        return None
+    cuts = [0]
+    idx = ws(text, idx + 1).end()
+    if text[idx] == "}":
+        idx += 1
+    else:
+        while True:
+            if text[idx] != '"':
+                return None
+            key, idx = _scanstring(text, idx + 1)
+            idx = ws(text, idx).end()
+            if text[idx] != ":":
+                return None
+            idx = ws(text, idx + 1).end()
+            if key not in _SPLIT_KEYS:
+                _, idx = raw_decode(text, idx)
+            elif text[idx] == "[":
+                # The separator before an element travels with it, so that an element keeps the
+                # same bytes whether or not it is the last one.
+                idx += 1
+                cuts.append(idx)
+                idx = ws(text, idx).end()
+                if text[idx] != "]":
+                    while True:
+                        _, idx = raw_decode(text, idx)
+                        cuts.append(idx)
+                        idx = ws(text, idx).end()
+                        if text[idx] == ",":
+                            idx = ws(text, idx + 1).end()
+                        elif text[idx] == "]":
+                            break
+                        else:
+                            return None
+                idx += 1
+            else:
+                cuts.append(idx)
+                _, idx = raw_decode(text, idx)
+                cuts.append(idx)
+            idx = ws(text, idx).end()
+            if text[idx] == ",":
+                idx = ws(text, idx + 1).end()
+            elif text[idx] == "}":
+                idx += 1
+                break
+            else:
+                return None
+    if ws(text, idx).end() != len(text):
+        return None
+    cuts.append(len(text))
+    return cuts
+
+
+def _conn(db: sqlite_utils.Database | sqlite3.Connection) -> sqlite3.Connection:
+    return db.conn if isinstance(db, sqlite_utils.Database) else db
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
+    """Store `body` (if not already stored) and return its id, the sha256 hex of the bytes.
+
+    Runs its statements on the caller's connection without committing: wrap it in the caller's
+    transaction.
+    """
+    conn = _conn(db)
+    body = bytes(body)
+    body_id = hashlib.sha256(body).hexdigest()
+    if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
+        return body_id
+    segments = split(body)
+    hashes = [hashlib.sha256(segment).hexdigest() for segment in segments]
+    wanted = list(dict.fromkeys(hashes))
+    known: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            row[0] for row in conn.execute(f"SELECT hash FROM blobs WHERE hash IN ({marks})", chunk)
+        )
+    rows = []
+    compressor: zstandard.ZstdCompressor | None = None
+    seen = set(known)
+    for digest, segment in zip(hashes, segments, strict=True):
+        if digest in seen:
+            continue
+        seen.add(digest)
+        codec, data = "raw", segment
+        if len(segment) >= MIN_COMPRESS:
+            if compressor is None:
+                compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+            packed = compressor.compress(segment)
+            if len(packed) < len(segment):
+                codec, data = "zstd", packed
+        rows.append((digest, len(segment), codec, data))
+    if rows:
+        conn.executemany(
+            "INSERT OR IGNORE INTO blobs (hash, size, codec, data) VALUES (?, ?, ?, ?)", rows
+        )
+    conn.execute(
+        "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, ?)",
+        (body_id, len(body), json.dumps(hashes, separators=(",", ":"))),
+    )
+    return body_id
+
+
+def load(db: sqlite_utils.Database | sqlite3.Connection, body_id: str) -> bytes:
+    """The exact bytes stored under `body_id`; KeyError if the body or one of its parts is gone."""
+    conn = _conn(db)
+    row = conn.execute("SELECT segments FROM bodies WHERE id = ?", (body_id,)).fetchone()
+    if row is None:
+        raise KeyError(body_id)
+    hashes: list[str] = json.loads(row[0])
+    blobs: dict[str, bytes] = {}
+    decompressor: zstandard.ZstdDecompressor | None = None
+    for chunk in _chunks(list(dict.fromkeys(hashes))):
+        marks = ",".join("?" * len(chunk))
+        for digest, codec, data in conn.execute(
+            f"SELECT hash, codec, data FROM blobs WHERE hash IN ({marks})", chunk
+        ):
+            if codec == "zstd":
+                if decompressor is None:
+                    decompressor = zstandard.ZstdDecompressor()
+                data = decompressor.decompress(data)
+            elif codec != "raw":
+                raise ValueError(f"blob {digest}: unknown codec {codec!r}")
+            blobs[digest] = bytes(data)
+    try:
+        return b"".join(blobs[digest] for digest in hashes)
+    except KeyError as e:
+        raise KeyError(f"body {body_id}: missing blob {e.args[0]}") from None
+
+
+def register_functions(db: sqlite_utils.Database | sqlite3.Connection) -> None:
+    """Add `body_text(body_id)` to a connection: the stored body as text, NULL if unknown."""
+    conn = _conn(db)
+
+    def body_text(body_id: str | None) -> str | None:
+        if body_id is None:
+            return None
+        try:
+            return load(conn, body_id).decode("utf-8", errors="replace")
+        except KeyError:
+            return None
+
+    conn.create_function("body_text", 1, body_text)

@@ -1,0 +1,283 @@
+import hashlib
+import json
+import random
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from addons.store import bodies
+from addons.store.schema import open_db
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = open_db(tmp_path / "capture.db")
+    yield db
+    db.close()
+
+
+def stored_bytes(db) -> int:
+    blobs = db.execute("SELECT COALESCE(SUM(length(data)), 0) FROM blobs").fetchone()[0]
+    lists = db.execute("SELECT COALESCE(SUM(length(segments)), 0) FROM bodies").fetchone()[0]
+    return blobs + lists
+
+
+def round_trip(db, body: bytes) -> None:
+    segments = bodies.split(body)
+    assert b"".join(segments) == body
+    assert all(segments)
+    with db.atomic():
+        body_id = bodies.store(db, body)
+    assert body_id == hashlib.sha256(body).hexdigest()
+    assert bodies.load(db, body_id) == body
+
+
+CHAT = {
+    "model": "claude-sonnet-4-5",
+    "system": [{"type": "text", "text": "You are a helpful assistant. ✨"}],
+    "messages": [
+        {"role": "user", "content": "héllo \u2028 wörld 🦜"},
+        {"role": "assistant", "content": [{"type": "text", "text": "hi"}]},
+        {"role": "user", "content": [{"type": "tool_result", "content": [[], {}, [1, [2]]]}]},
+    ],
+    "tools": [{"name": "Read", "input_schema": {"type": "object"}}],
+    "stream": True,
+}
+
+SAMPLES = {
+    "compact": json.dumps(CHAT, separators=(",", ":"), ensure_ascii=False).encode(),
+    "default separators": json.dumps(CHAT).encode(),
+    "pretty": json.dumps(CHAT, indent=2, ensure_ascii=False).encode(),
+    "tabs and CRLF": json.dumps(CHAT, indent="\t").replace("\n", "\r\n").encode(),
+    "odd whitespace": b' \n{ "messages" :\t[ {"a":1} ,\n{"b":[ ]} ] , "system" : "s" ,"x":0 }\n ',
+    "empty object": b"{}",
+    "empty arrays": b'{"messages":[],"tools":[ ],"input":"just a string"}',
+    "gemini": json.dumps(
+        {"contents": [{"parts": [{"text": "a"}]}], "systemInstruction": {"parts": []}}
+    ).encode(),
+    "responses api": json.dumps({"instructions": "be brief", "input": [{"role": "user"}]}).encode(),
+    "escaped keys": b'{"mess\\u0061ges":[1,2],"\\"":"\\\\"}',
+    "duplicate keys": b'{"messages":[1],"messages":[2,3]}',
+    "empty": b"",
+    "binary": bytes(range(256)) * 4,
+    "invalid utf-8": b'{"messages":["\xff\xfe"]}',
+    "utf-8 bom": b'\xef\xbb\xbf{"messages":[1]}',
+    "top-level array": b'[{"messages":[1]}]',
+    "scalar": b"42",
+    "whitespace only": b" \n ",
+    "truncated": json.dumps(CHAT).encode()[:-7],
+    "trailing garbage": b'{"messages":[1]} x',
+    "two objects": b'{"messages":[1]}{"messages":[1]}',
+    "missing comma": b'{"messages":[1 2]}',
+    "deep nesting": b'{"messages":[' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+    "nan": b'{"messages":[NaN, Infinity]}',
+}
+
+
+@pytest.mark.parametrize("body", SAMPLES.values(), ids=SAMPLES.keys())
+def test_round_trip_is_byte_exact(db, body):
+    round_trip(db, body)
+
+
+def test_messages_tools_and_system_are_separate_segments():
+    body = b'{"model":"m","system":"sys","messages":[{"a":1}, {"b":2}],"tools":[{"t":1}]}'
+    assert bodies.split(body) == [
+        b'{"model":"m","system":',
+        b'"sys"',
+        b',"messages":[',
+        b'{"a":1}',
+        b', {"b":2}',
+        b'],"tools":[',
+        b'{"t":1}',
+        b"]}",
+    ]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1,2]", b'{"a":'], ids=repr)
+def test_anything_but_a_json_object_is_one_segment(body):
+    assert bodies.split(body) == [body]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+keys = st.sampled_from(sorted(bodies._SPLIT_KEYS) + ["model", "stream", "ünï", ""])
+json_objects = st.dictionaries(keys, json_values | st.lists(json_values, max_size=6), max_size=8)
+layouts = st.sampled_from(
+    [
+        {},
+        {"separators": (",", ":")},
+        {"indent": 2},
+        {"indent": "\t", "ensure_ascii": False},
+        {"separators": (" ,  ", " : "), "ensure_ascii": False},
+        {"indent": 0, "ensure_ascii": False},
+    ]
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(obj=json_objects, layout=layouts, pad=st.sampled_from(["", " ", "\n", "\r\n\t "]))
+def test_round_trip_generated_json(db, obj, layout, pad):
+    round_trip(db, (pad + json.dumps(obj, **layout) + pad).encode())
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_round_trip_arbitrary_bytes(db, body):
+    round_trip(db, body)
+
+
+def test_round_trip_cut_json_at_every_length(db):
+    body = SAMPLES["pretty"]
+    for end in range(0, len(body), 7):
+        round_trip(db, body[:end])
+
+
+def conversation_requests(turns: int) -> list[bytes]:
+    """Claude Code-shaped requests: ~60 KB of system prompt and tools resent every turn."""
+    rng = random.Random(7)
+    vocabulary = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 10)))
+        for _ in range(4000)
+    ]
+
+    def prose(size: int) -> str:
+        words: list[str] = []
+        while sum(map(len, words)) + len(words) < size:
+            words.append(rng.choice(vocabulary))
+        return " ".join(words)
+
+    system = [
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"type": "text", "text": prose(24_000), "cache_control": {"type": "ephemeral"}},
+    ]
+    tools = [
+        {
+            "name": f"Tool{i}",
+            "description": prose(1_500),
+            "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}},
+        }
+        for i in range(24)
+    ]
+    messages: list[dict] = []
+    requests = []
+    for turn in range(turns):
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": f"t{turn}",
+                        "content": prose(rng.randint(300, 3000)),
+                    }
+                ],
+            }
+        )
+        # Claude Code moves its cache breakpoint to the newest message on every turn.
+        last = json.loads(json.dumps(messages[-1]))
+        last["content"][-1]["cache_control"] = {"type": "ephemeral"}
+        body = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 32000,
+            "messages": messages[:-1] + [last],
+            "system": system,
+            "tools": tools,
+            "metadata": {"user_id": "user_abc_session_123"},
+            "stream": True,
+        }
+        requests.append(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": prose(rng.randint(100, 800))},
+                    {
+                        "type": "tool_use",
+                        "id": f"t{turn + 1}",
+                        "name": "Tool3",
+                        "input": {"path": f"/src/{turn}.py"},
+                    },
+                ],
+            }
+        )
+    return requests
+
+
+def test_resent_history_is_stored_once(db):
+    requests = conversation_requests(50)
+    raw = sum(map(len, requests))
+    ids = []
+    with db.atomic():
+        for body in requests:
+            ids.append(bodies.store(db, body))
+    stored = stored_bytes(db)
+    ratio = stored / raw
+    print(f"\n50 turns: raw {raw:,} bytes, stored {stored:,} bytes, ratio {ratio:.4f}")
+    assert ratio < 0.10
+    for body_id, body in zip(ids, requests, strict=True):
+        assert bodies.load(db, body_id) == body
+
+
+def test_storing_the_same_body_twice_adds_nothing(db):
+    body = conversation_requests(3)[-1]
+    with db.atomic():
+        first = bodies.store(db, body)
+    before = stored_bytes(db)
+    with db.atomic():
+        assert bodies.store(db, body) == first
+    assert stored_bytes(db) == before
+    assert db["bodies"].count == 1
+
+
+def test_compression_codecs(db):
+    with db.atomic():
+        small = bodies.store(db, b"tiny")
+        repetitive = bodies.store(db, b"abc" * 1000)
+        noise = bodies.store(db, random.Random(1).randbytes(5000))
+    codecs = {row["size"]: row["codec"] for row in db["blobs"].rows}
+    assert codecs == {4: "raw", 3000: "zstd", 5000: "raw"}
+    assert bodies.load(db, small) == b"tiny"
+    assert bodies.load(db, repetitive) == b"abc" * 1000
+    assert len(bodies.load(db, noise)) == 5000
+
+
+def test_load_unknown_body_raises_key_error(db):
+    with pytest.raises(KeyError):
+        bodies.load(db, "0" * 64)
+
+
+def test_body_text_sql_function(db):
+    bodies.register_functions(db)
+    with db.atomic():
+        body_id = bodies.store(db, SAMPLES["compact"])
+        binary_id = bodies.store(db, b"\xff\x00ok")
+    rows = db.execute(
+        "SELECT body_text(?), body_text(?), body_text(NULL), body_text('nope')",
+        [body_id, binary_id],
+    ).fetchone()
+    assert rows == (SAMPLES["compact"].decode(), "\ufffd\x00ok", None, None)
+
+
+def test_a_large_claude_code_body_stores_in_a_few_ms(db):
+    body = conversation_requests(40)[-1]
+    assert len(body) > 150_000
+    started = time.perf_counter()
+    segments = bodies.split(body)
+    for segment in segments:
+        hashlib.sha256(segment).hexdigest()
+    with db.atomic():
+        bodies.store(db, body)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    print(f"\n{len(body):,} bytes, {len(segments)} segments: split + store {elapsed_ms:.1f} ms")
+    assert elapsed_ms < 50  # a few ms on a laptop; generous for a loaded CI machine

@@ -1,0 +1,379 @@
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from addons.store import bodies
+from addons.store.recorder import ABANDONED_ERROR, Recorder
+from addons.store.schema import open_db
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "capture.db")
+
+
+@pytest.fixture
+def make_recorder(path):
+    started: list[Recorder] = []
+
+    def make(**kwargs) -> Recorder:
+        recorder = Recorder(path, **kwargs)
+        recorder.start().result(5)
+        started.append(recorder)
+        return recorder
+
+    yield make
+    for recorder in started:
+        recorder.stop()
+
+
+def read(path):
+    db = open_db(path)
+    bodies.register_functions(db)
+    return db
+
+
+def request_row(request_id: str, **fields) -> dict:
+    return {
+        "id": request_id,
+        "started_at": "2026-01-01T00:00:00.000Z",
+        "listener": "reverse",
+        "method": "POST",
+        "host": "api.anthropic.com",
+        "path": "/v1/messages",
+        "upstream": "anthropic",
+        "dialect": "anthropic",
+        "requested_model": "claude-sonnet-4-5",
+        "is_stream": True,
+        "request_headers": {"x-api-key": "sk-a…f00d"},
+        "tools_offered": ["Read", "Bash"],
+        **fields,
+    }
+
+
+def hold_writer(recorder: Recorder) -> threading.Event:
+    """Block the writer thread until the returned event is set, so items pile up in the queue."""
+    release = threading.Event()
+    running = threading.Event()
+
+    def wait(db):
+        running.set()
+        release.wait(10)
+
+    recorder.submit(wait)
+    assert running.wait(5)
+    return release
+
+
+def test_pending_then_finished(make_recorder, path):
+    recorder = make_recorder()
+    request = b'{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}'
+    recorder.begin(request_row("r1"), request)
+    assert recorder.flush(5)
+
+    db = read(path)
+    row = db["requests"].get("r1")
+    assert row["state"] == "pending"
+    assert row["request_bytes"] == len(request)
+    assert bodies.load(db, row["request_body_id"]) == request
+    assert row["request_headers"] == '{"x-api-key":"sk-a…f00d"}'
+    assert row["tools_offered"] == '["Read","Bash"]' and row["is_stream"] == 1
+
+    response = b'{"content":[{"type":"text","text":"hello"}]}'
+    stream = b"event: message_start\ndata: {}\n\n"
+    recorder.finish(
+        request_row("r1", status=200, output_tokens=5, served_model="claude-sonnet-4-5-20250929"),
+        response_body=response,
+        stream_body=stream,
+    )
+    assert recorder.flush(5)
+    row = db["requests"].get("r1")
+    assert row["state"] == "complete" and row["status"] == 200 and row["output_tokens"] == 5
+    assert row["ended_at"].endswith("Z")
+    assert bodies.load(db, row["request_body_id"]) == request  # kept from begin
+    assert bodies.load(db, row["response_body_id"]) == response
+    assert (
+        db.execute("SELECT body_text(stream_body_id) FROM requests").fetchone()[0]
+        == stream.decode()
+    )
+    assert row["response_bytes"] == len(response)
+
+    stats = recorder.stats()
+    assert stats["begun"] == 1 and stats["recorded"] == 1
+    assert stats["failed"] == 0 and stats["dropped"] == 0 and stats["queue_depth"] == 0
+    assert stats["db_ok"] is True and stats["last_error"] is None
+    assert stats["batches"] >= 2 and stats["write_ms_p50"] <= stats["write_ms_p95"]
+
+
+def test_progress_items_in_one_batch_become_one_update(make_recorder, path):
+    statements: list[str] = []
+    recorder = make_recorder(on_connect=lambda db: db.conn.set_trace_callback(statements.append))
+    release = hold_writer(recorder)
+    recorder.begin(request_row("r1"))
+    recorder.progress("r1", {"output_tokens": 1, "ttft_ms": 120.5})
+    recorder.progress("r1", {"output_tokens": 7})
+    recorder.progress("r1", {"output_tokens": 9, "response_text": "Hel"})
+    statements.clear()
+    release.set()
+    assert recorder.flush(5)
+
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+    assert len(updates) == 1
+    row = read(path)["requests"].get("r1")
+    assert (row["state"], row["output_tokens"], row["ttft_ms"], row["response_text"]) == (
+        "pending",
+        9,
+        120.5,
+        "Hel",
+    )
+
+
+def test_finish_supersedes_progress_queued_or_late(make_recorder, path):
+    recorder = make_recorder()
+    release = hold_writer(recorder)
+    recorder.begin(request_row("r1"))
+    recorder.progress("r1", {"output_tokens": 3})
+    recorder.finish(request_row("r1", output_tokens=40, state="complete"))
+    recorder.progress("r1", {"output_tokens": 4})  # queued after the finish, same batch
+    release.set()
+    assert recorder.flush(5)
+    recorder.progress("r1", {"output_tokens": 5, "state": "pending"})  # a later batch
+    assert recorder.flush(5)
+    row = read(path)["requests"].get("r1")
+    assert (row["state"], row["output_tokens"]) == ("complete", 40)
+
+
+def test_finish_without_begin_records_the_whole_row(make_recorder, path):
+    recorder = make_recorder()
+    request = b'{"messages":[{"role":"user","content":"lost begin"}]}'
+    recorder.finish(
+        request_row("r9", status=529, state="error", error="overloaded"),
+        response_body=b'{"type":"error"}',
+        request_body=request,
+    )
+    assert recorder.flush(5)
+    db = read(path)
+    row = db["requests"].get("r9")
+    assert row["state"] == "error" and row["status"] == 529 and row["error"] == "overloaded"
+    assert row["host"] == "api.anthropic.com" and row["started_at"] == "2026-01-01T00:00:00.000Z"
+    assert bodies.load(db, row["request_body_id"]) == request
+    assert recorder.stats()["recorded"] == 1 and recorder.stats()["begun"] == 0
+
+
+def test_abandoned_sweep_across_a_restart(path):
+    first = Recorder(path)
+    assert first.start().result(5) == 0
+    first.begin(request_row("cut-off"))
+    first.begin(request_row("done"))
+    first.finish(request_row("done", status=200))
+    assert first.stop()
+
+    second = Recorder(path)
+    try:
+        assert second.start().result(5) == 1
+        second.begin(request_row("new"))
+        assert second.flush(5)
+        db = read(path)
+        cut_off = db["requests"].get("cut-off")
+        assert cut_off["state"] == "abandoned"
+        assert cut_off["error"] == ABANDONED_ERROR
+        assert cut_off["ended_at"].endswith("Z")
+        assert db["requests"].get("done")["state"] == "complete"
+        assert db["requests"].get("new")["state"] == "pending"
+    finally:
+        second.stop()
+
+
+def test_verdicts_are_numbered_in_order(make_recorder, path):
+    recorder = make_recorder()
+    recorder.begin(request_row("r1"))
+    recorder.verdicts(
+        "r1", [{"phase": "request", "rule_id": "loop", "verdict": "warn", "details": {"n": 3}}]
+    )
+    recorder.verdicts("r1", [{"phase": "response", "rule_id": "secrets", "verdict": "allow"}])
+    assert recorder.flush(5)
+    rows = list(read(path)["verdicts"].rows_where(order_by="seq"))
+    assert [(r["seq"], r["rule_id"], r["details"]) for r in rows] == [
+        (0, "loop", '{"n":3}'),
+        (1, "secrets", None),
+    ]
+
+
+def test_unknown_fields_are_dropped_not_the_row(make_recorder, path, caplog):
+    recorder = make_recorder()
+    recorder.begin(request_row("r1", no_such_column="x"))
+    recorder.begin({"method": "POST"})  # no id
+    assert recorder.flush(5)
+    assert read(path)["requests"].get("r1")["method"] == "POST"
+    assert "no_such_column" in caplog.text
+    stats = recorder.stats()
+    assert stats["begun"] == 1 and stats["failed"] == 1
+
+
+def test_a_write_lock_held_past_busy_timeout_fails_then_recovers(make_recorder, path, caplog):
+    recorder = make_recorder(busy_timeout_ms=50)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.perf_counter()
+        recorder.begin(request_row("a"))
+        assert recorder.flush(5)
+        recorder.begin(request_row("b"))
+        recorder.finish(request_row("b"))
+        assert recorder.flush(5)
+        assert time.perf_counter() - started < 2
+        stats = recorder.stats()
+        assert stats["failed"] == 3 and stats["db_ok"] is False
+        assert "locked" in stats["last_error"]
+        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    recorder.finish(request_row("a", status=200))  # the finish brings back the lost begin
+    assert recorder.flush(5)
+    stats = recorder.stats()
+    assert stats["db_ok"] is True and stats["recorded"] == 1
+    assert read(path)["requests"].get("a")["state"] == "complete"
+    assert "recording resumed" in caplog.text
+
+
+def test_a_read_only_database_fails_then_recovers(path):
+    """Root ignores file modes, so a test hook opens the connection with PRAGMA query_only=ON:
+    SQLite then refuses writes with SQLITE_READONLY, as it does for a connection opened on a
+    read-only file (checked by hand: after a read-only bind remount, new connections fail this
+    way while an already-open one keeps writing). The recorder reopens after SQLITE_READONLY,
+    which is what brings back write access once the file is writable again."""
+    open_db(path).close()
+    read_only = threading.Event()
+    read_only.set()
+
+    def on_connect(db):
+        if read_only.is_set():
+            db.execute("PRAGMA query_only = ON")
+
+    recorder = Recorder(path, on_connect=on_connect)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            recorder.start().result(5)
+        recorder.begin(request_row("lost"))
+        assert recorder.flush(5)
+        stats = recorder.stats()
+        assert stats["failed"] == 1 and stats["db_ok"] is False
+        assert "readonly" in stats["last_error"]
+
+        read_only.clear()
+        recorder.begin(request_row("kept"))
+        assert recorder.flush(5)
+        assert recorder.stats()["db_ok"] is True
+        assert [r["id"] for r in read(path)["requests"].rows] == ["kept"]
+    finally:
+        recorder.stop()
+
+
+def test_a_full_disk_fails_then_recovers(make_recorder, path):
+    """PRAGMA max_page_count caps the file at its current size: SQLITE_FULL, as on a full disk.
+    The cap belongs to the connection, so it is set on the recorder's own one."""
+    recorder = make_recorder()
+
+    def cap(db):
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        return db.execute(f"PRAGMA max_page_count = {pages}").fetchone()[0]
+
+    recorder.submit(cap).result(5)
+    noise = random.Random(3).randbytes(200_000)
+    recorder.begin(request_row("big"), noise)
+    assert recorder.flush(5)
+    stats = recorder.stats()
+    assert stats["failed"] == 1 and stats["db_ok"] is False
+    assert "full" in stats["last_error"]
+
+    recorder.submit(lambda db: db.execute("PRAGMA max_page_count = 1073741823")).result(5)
+    recorder.begin(request_row("big"), noise)
+    assert recorder.flush(5)
+    assert recorder.stats()["db_ok"] is True
+    db = read(path)
+    assert bodies.load(db, db["requests"].get("big")["request_body_id"]) == noise
+
+
+def test_a_removed_database_file_is_recreated(make_recorder, path):
+    recorder = make_recorder()
+    recorder.begin(request_row("before"))
+    assert recorder.flush(5)
+    for suffix in ("", "-wal", "-shm"):
+        os.remove(path + suffix)
+    for attempt in range(3):
+        recorder.begin(request_row(f"after{attempt}"))
+        assert recorder.flush(5)
+    ids = [r["id"] for r in read(path)["requests"].rows]
+    assert ids[-1] == "after2"
+    assert "before" not in ids
+
+
+def test_a_full_queue_drops_without_blocking(path):
+    recorder = Recorder(path, queue_size=10_000)  # never started: nothing drains the queue
+    body = b'{"messages":[]}'
+    started = time.perf_counter()
+    for i in range(20_000):
+        recorder.begin(request_row(f"r{i}"), body)
+    elapsed = time.perf_counter() - started
+    stats = recorder.stats()
+    assert stats["dropped"] == 10_000 and stats["queue_depth"] == 10_000
+    assert elapsed < 1.0, elapsed
+    assert recorder.stop() is False  # queued items were never written
+
+
+def test_a_busy_writer_never_blocks_the_caller(make_recorder, path):
+    recorder = make_recorder(queue_size=1000)
+    release = hold_writer(recorder)
+    started = time.perf_counter()
+    for i in range(20_000):
+        recorder.progress(f"r{i}", {"output_tokens": i})
+    elapsed = time.perf_counter() - started
+    release.set()
+    assert elapsed < 1.0, elapsed
+    assert recorder.stats()["dropped"] == 19_000
+    assert recorder.flush(5)
+    assert recorder.stats()["queue_depth"] == 0
+
+
+def test_the_writer_survives_a_failing_call(make_recorder, path):
+    recorder = make_recorder()
+
+    def boom(db):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        recorder.submit(boom).result(5)
+    recorder.begin(request_row("r1"))
+    assert recorder.flush(5)
+    assert read(path)["requests"].get("r1")["state"] == "pending"
+    assert recorder.stats()["db_ok"] is True
+
+
+def test_prune_deletes_old_requests_and_orphaned_bodies(make_recorder, path):
+    recorder = make_recorder()
+    shared = b'{"system":"same every time","messages":[{"role":"user","content":"old"}]}'
+    recorder.finish(
+        request_row("old", started_at="2020-01-01T00:00:00.000Z"), b"only old", request_body=shared
+    )
+    recorder.verdicts("old", [{"rule_id": "x", "verdict": "allow"}])
+    recorder.finish(
+        request_row("new", started_at="2999-01-01T00:00:00.000Z"),
+        b"only new",
+        request_body=shared.replace(b'"old"', b'"new"'),
+    )
+    assert recorder.prune(30).result(5) == 1
+    db = read(path)
+    assert [r["id"] for r in db["requests"].rows] == ["new"]
+    assert db["verdicts"].count == 0
+    assert db["bodies"].count == 2
+    new = db["requests"].get("new")
+    assert bodies.load(db, new["response_body_id"]) == b"only new"
+    assert b'"new"' in bodies.load(db, new["request_body_id"])
+    assert db.execute("SELECT count(*) FROM blobs WHERE size = 8").fetchone()[0] == 1
