@@ -284,7 +284,12 @@ class Capture:
     # -- finishing ---------------------------------------------------------------------------
 
     def finish(
-        self, flow: http.HTTPFlow, state: FlowState, *, error: str | None, status: int | None,
+        self,
+        flow: http.HTTPFlow,
+        state: FlowState,
+        *,
+        error: str | None,
+        status: int | None,
         started: float,
     ) -> None:
         state.done = True
@@ -312,7 +317,9 @@ class Capture:
                 stream=accumulator.response if accumulator else None,
                 stream_body=bytes(tap.kept) if tap and tap.kept else None,
                 stream_events=accumulator.events if accumulator else None,
-                response_bytes=tap.bytes if tap else (len(response.raw_content or b"") if response else None),
+                response_bytes=tap.bytes
+                if tap
+                else (len(response.raw_content or b"") if response else None),
                 error=error,
                 ttft_ms=(first - request_end) * 1000 if first else None,
                 latency_ms=(ended - flow.request.timestamp_start) * 1000,
@@ -347,7 +354,9 @@ class Capture:
                     f"upstream {state.route.upstream} sent no response within "
                     f"{self.config.upstream_response_s:g} s"
                 )
-            elif state.tap is not None and now - state.tap.last_activity > self.config.stream_idle_s:
+            elif (
+                state.tap is not None and now - state.tap.last_activity > self.config.stream_idle_s
+            ):
                 state.timed_out = (
                     f"upstream {state.route.upstream} stream idle for "
                     f"{self.config.stream_idle_s:g} s"
@@ -371,12 +380,16 @@ class Capture:
 
 def incomplete_stream(tap: StreamTap) -> str | None:
     accumulator = tap.accumulator
-    if accumulator is None or getattr(accumulator, "complete", True):
+    if accumulator is None or accumulator.done:
         return None
     response = accumulator.response
     if response.error:
         return None
     return "stream ended before its final event (upstream cut it short)"
+
+
+def dash(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def summary_line(row: dict[str, Any]) -> str:
@@ -385,7 +398,7 @@ def summary_line(row: dict[str, Any]) -> str:
     parts = [
         row.get("client_app") or "unknown",
         row.get("served_model") or row.get("requested_model") or "-",
-        f"{tokens_in if tokens_in is not None else '-'}→{tokens_out if tokens_out is not None else '-'} tok",
+        f"{dash(tokens_in)}→{dash(tokens_out)} tok",
         row.get("verdict") or "allow",
     ]
     if row.get("error"):

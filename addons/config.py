@@ -96,10 +96,10 @@ def parse_listen(key: str, value: Any) -> tuple[str, int] | None:
     if value in (None, "", False):
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"listen.{key}: expected \"HOST:PORT\", got {value!r}")
+        raise ConfigError(f'listen.{key}: expected "HOST:PORT", got {value!r}')
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"listen.{key}: expected \"HOST:PORT\", got {value!r}")
+        raise ConfigError(f'listen.{key}: expected "HOST:PORT", got {value!r}')
     return (host.strip("[]") or "127.0.0.1", int(port))
 
 

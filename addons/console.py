@@ -36,13 +36,17 @@ def render(row: dict[str, Any]) -> Text:
     """One line: time, app, model, status, tokens in→out, TTFT, latency, verdict, path."""
     started = row.get("started_at") or ""
     try:
-        clock = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+        clock = (
+            datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+        )
     except ValueError:
         clock = "--:--:--"
     status = row.get("status")
     status_style = "green" if status and status < 400 else "red"
-    tokens_in = (row.get("input_tokens") or 0) + (row.get("cache_read_tokens") or 0) + (
-        row.get("cache_write_tokens") or 0
+    tokens_in = (
+        (row.get("input_tokens") or 0)
+        + (row.get("cache_read_tokens") or 0)
+        + (row.get("cache_write_tokens") or 0)
     )
     verdict = row.get("verdict") or "allow"
     line = Text(no_wrap=True, overflow="ellipsis")

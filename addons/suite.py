@@ -41,15 +41,22 @@ class Suite:
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
-            "inspector_config", str, "",
+            "inspector_config",
+            str,
+            "",
             "Path of the suite's TOML configuration (default: mitm.toml beside addons/).",
         )
         loader.add_option(
-            "inspector_db", str, "",
+            "inspector_db",
+            str,
+            "",
             "SQLite file to record into (default: storage.db in the configuration).",
         )
         loader.add_option(
-            "inspector_quiet", bool, False, "Do not print the live log of LLM exchanges.",
+            "inspector_quiet",
+            bool,
+            False,
+            "Do not print the live log of LLM exchanges.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -106,7 +113,9 @@ class Suite:
 
 def report_abandoned(future) -> None:
     if not future.exception() and future.result():
-        log.warning("marked %d exchange(s) left pending by the last run as abandoned", future.result())
+        log.warning(
+            "marked %d exchange(s) left pending by the last run as abandoned", future.result()
+        )
 
 
 def format_host(host: str) -> str:

@@ -48,7 +48,9 @@ def family(dialect: str | None) -> str:
 def error_object(dialect: str | None, status: int, message: str, code: str | None = None) -> dict:
     match family(dialect):
         case "anthropic":
-            kind = ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+            kind = ANTHROPIC_TYPES.get(
+                status, "api_error" if status >= 500 else "invalid_request_error"
+            )
             return {"type": "error", "error": {"type": kind, "message": message}}
         case "ollama":
             return {"error": message}
@@ -61,7 +63,9 @@ def error_object(dialect: str | None, status: int, message: str, code: str | Non
                 }
             }
         case _:
-            kind = OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+            kind = OPENAI_TYPES.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            )
             return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 

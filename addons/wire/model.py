@@ -44,6 +44,7 @@ class Block:
 class Message:
     role: str  # "system" | "user" | "assistant" | "tool"
     blocks: list[Block] = field(default_factory=list)
+    raw: Any = None  # the original message, when it carries more than role and blocks
 
     @property
     def text(self) -> str:
@@ -112,6 +113,9 @@ class Response:
     stop_reason: str | None = None  # neutral: end_turn, tool_use, max_tokens, stop_sequence, ...
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
+    # Top-level fields the dialect sent that the neutral ones do not capture (Anthropic
+    # stop_sequence, OpenAI system_fingerprint, Ollama durations in ns, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def text(self) -> str:

@@ -29,7 +29,9 @@ def test_environment_overrides_upstreams_and_db(tmp_path):
 
 
 def test_base_url_path_prefix_is_kept(tmp_path):
-    cfg = config.load(write(tmp_path, '[upstreams]\nopenai = "https://openrouter.ai/api/"\n'), env={})
+    cfg = config.load(
+        write(tmp_path, '[upstreams]\nopenai = "https://openrouter.ai/api/"\n'), env={}
+    )
     up = cfg.upstreams["openai"]
     assert (up.scheme, up.host, up.port, up.prefix) == ("https", "openrouter.ai", 443, "/api")
     assert up.url == "https://openrouter.ai/api"

@@ -23,8 +23,16 @@ def test_short_values_show_no_tail():
 
 @pytest.mark.parametrize(
     "name",
-    ["x-api-key", "Authorization", "api-key", "x-goog-api-key", "cookie", "X-Custom-Api-Key",
-     "x-auth-token", "openai-secret"],
+    [
+        "x-api-key",
+        "Authorization",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "X-Custom-Api-Key",
+        "x-auth-token",
+        "openai-secret",
+    ],
 )
 def test_secret_headers_are_fingerprinted(name):
     out = scrub_headers([(name.encode(), KEY.encode())])

@@ -10,12 +10,33 @@ from addons.wire import errors
     [
         ("anthropic", 502, {"type": "error", "error": {"type": "api_error", "message": "m"}}),
         ("anthropic", 504, {"type": "error", "error": {"type": "timeout_error", "message": "m"}}),
-        ("anthropic", 413, {"type": "error", "error": {"type": "request_too_large", "message": "m"}}),
-        ("openai_chat", 502,
-         {"error": {"message": "m", "type": "server_error", "param": None, "code": None}}),
-        ("openai_responses", 400,
-         {"error": {"message": "m", "type": "invalid_request_error", "param": None, "code": None}}),
-        (None, 504, {"error": {"message": "m", "type": "server_error", "param": None, "code": None}}),
+        (
+            "anthropic",
+            413,
+            {"type": "error", "error": {"type": "request_too_large", "message": "m"}},
+        ),
+        (
+            "openai_chat",
+            502,
+            {"error": {"message": "m", "type": "server_error", "param": None, "code": None}},
+        ),
+        (
+            "openai_responses",
+            400,
+            {
+                "error": {
+                    "message": "m",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        ),
+        (
+            None,
+            504,
+            {"error": {"message": "m", "type": "server_error", "param": None, "code": None}},
+        ),
         ("ollama", 502, {"error": "m"}),
         ("gemini", 504, {"error": {"code": 504, "message": "m", "status": "DEADLINE_EXCEEDED"}}),
     ],

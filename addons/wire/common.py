@@ -1,0 +1,212 @@
+"""Helpers the dialect modules share: tolerant field access and the stream accumulator base.
+
+Bodies come from arbitrary clients and servers, so parsers read every field through these
+helpers and build what they can from whatever shape arrives, instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Container
+from typing import Any
+
+from .framing import NDJSONParser, SSEEvent, SSEParser
+from .model import IMAGE, Block, Response, Usage
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def dict_or_none(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def leftover(obj: dict[str, Any], known: Container[str]) -> dict[str, Any]:
+    """The fields of `obj` a parser did not map to neutral fields."""
+    return {k: v for k, v in obj.items() if k not in known}
+
+
+def raw_if_more(obj: dict[str, Any], known: Container[str]) -> dict[str, Any] | None:
+    """`obj` itself when it has fields beyond `known` (so `raw` keeps them), else None."""
+    for key in obj:
+        if key not in known:
+            return obj
+    return None
+
+
+def parse_arguments(text: str) -> Any:
+    """Tool-call arguments: the JSON object when `text` is one, else `text` unchanged."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, dict) else text
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_text(kind: Any, message: Any) -> str:
+    kind = str(kind) if kind not in (None, "") else ""
+    message = str(message) if message not in (None, "") else ""
+    if kind and message:
+        return f"{kind}: {message}"
+    return kind or message or "error"
+
+
+_DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),", re.IGNORECASE)
+
+
+def image_block(url: str, raw: Any = None) -> Block:
+    """An image given by URL; a base64 `data:` URL becomes inline data."""
+    m = _DATA_URL.match(url)
+    if m and ";base64" in m.group(2).lower():
+        return Block(IMAGE, media_type=m.group(1) or None, data=url[m.end() :], raw=raw)
+    return Block(IMAGE, url=url, raw=raw)
+
+
+_MAGIC = (
+    ("iVBORw0KGgo", "image/png"),
+    ("/9j/", "image/jpeg"),
+    ("R0lGOD", "image/gif"),
+    ("UklGR", "image/webp"),
+)
+
+
+def sniff_image_type(data: str) -> str | None:
+    """The media type of base64 image data, from its first bytes (Ollama sends none)."""
+    for prefix, media_type in _MAGIC:
+        if data.startswith(prefix):
+            return media_type
+    return None
+
+
+class Accumulator:
+    """The shared body of every dialect's `StreamAccumulator`.
+
+    Subclasses choose a framer and handle one framed item in `_event`. Text that grows by
+    fragments is kept as pieces and joined only when `response` is read, so a long answer
+    costs linear time however finely it is streamed.
+    """
+
+    dialect = ""
+
+    def __init__(self) -> None:
+        self._response = Response(self.dialect)
+        self.events = 0  # framed events seen, malformed ones included
+        self.malformed = 0  # events skipped because they could not be understood
+        self.done = False  # the stream's own end marker arrived
+        self.output_started = False  # a text, thinking or tool-call delta arrived
+        self._pieces: dict[tuple[int, str], tuple[Block, list[str]]] = {}
+        self._stale = False
+        self._framer: SSEParser | NDJSONParser = self._make_framer()
+
+    def _make_framer(self) -> SSEParser | NDJSONParser:
+        return SSEParser()
+
+    @property
+    def response(self) -> Response:
+        """The response accumulated so far."""
+        if self._stale:
+            for (_, attr), (block, parts) in self._pieces.items():
+                if parts:
+                    setattr(block, attr, getattr(block, attr) + "".join(parts))
+                    parts.clear()
+            self._stale = False
+        return self._response
+
+    @property
+    def usage(self) -> Usage:
+        """The usage so far, without joining pending text (cheap to read per chunk)."""
+        return self._response.usage
+
+    def feed(self, data: bytes) -> bool:
+        """Take decoded body bytes; True if the first output content arrived in this call."""
+        try:
+            items = self._framer.feed(data)
+        except Exception:
+            self.malformed += 1
+            return False
+        return self._consume(items)
+
+    def finish(self) -> Response:
+        """Flush the framer at the end of the body and return the final response."""
+        try:
+            items = self._framer.finish()
+        except Exception:
+            items = []
+        self._consume(items)
+        try:
+            self._finish()
+        except Exception:
+            self.malformed += 1
+        return self.response
+
+    def _consume(self, items: list[SSEEvent] | list[str]) -> bool:
+        if not items:
+            return False
+        started = self.output_started
+        for item in items:
+            self.events += 1
+            try:
+                self._event(item)
+            except Exception:
+                self.malformed += 1
+        return self.output_started and not started
+
+    def _event(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        pass
+
+    # Growing strings: `_grow` appends a fragment, `_set` replaces the whole value.
+    def _grow(self, block: Block, attr: str, fragment: str) -> None:
+        if not isinstance(fragment, str):
+            raise TypeError(f"{attr} fragment is not a string")
+        if not fragment:
+            return
+        key = (id(block), attr)
+        entry = self._pieces.get(key)
+        if entry is None:
+            entry = self._pieces[key] = (block, [])
+        entry[1].append(fragment)
+        self._stale = True
+
+    def _set(self, block: Block, attr: str, value: Any) -> None:
+        entry = self._pieces.get((id(block), attr))
+        if entry is not None:
+            entry[1].clear()
+        setattr(block, attr, value)
+
+    def _current(self, block: Block, attr: str) -> Any:
+        entry = self._pieces.get((id(block), attr))
+        if entry is not None and entry[1]:
+            setattr(block, attr, getattr(block, attr) + "".join(entry[1]))
+            entry[1].clear()
+        return getattr(block, attr)
+
+    def _add_block(self, block: Block) -> Block:
+        self._response.blocks.append(block)
+        return block
