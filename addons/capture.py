@@ -45,6 +45,7 @@ class StreamTap:
     __slots__ = (
         "accumulator",
         "bytes",
+        "dirty",
         "decoder",
         "failed",
         "first_token_at",
@@ -75,7 +76,8 @@ class StreamTap:
         self.bytes = 0
         self.first_token_at: float | None = None
         self.last_activity = time.monotonic()
-        self.next_progress = self.last_activity + PROGRESS_INTERVAL_S
+        self.next_progress = self.last_activity
+        self.dirty = False
         self.failed: str | None = None
 
     def __call__(self, data: bytes) -> bytes | list[bytes]:
@@ -102,15 +104,23 @@ class StreamTap:
                         self.first_token_at = time.time()
             if final and self.accumulator is not None:
                 self.accumulator.finish()
-            elif self.accumulator is not None and self.last_activity >= self.next_progress:
-                self.next_progress = self.last_activity + PROGRESS_INTERVAL_S
-                fields = usage_fields(self.accumulator.response, estimate_output=True)
-                self.pipeline.submit(Progress(self.flow_id, fields))
+            elif self.accumulator is not None:
+                self.dirty = True
+                self.report(self.last_activity)
         except Exception as e:  # noqa: BLE001 - never break the stream we relay
             self.failed = f"stream capture failed: {type(e).__name__}: {e}"
             log.warning("%s (flow %s)", self.failed, self.flow_id)
         if self.decoder.failed and not self.failed:
             self.failed = f"could not decode the stream: {self.decoder.failed}"
+
+    def report(self, now: float) -> None:
+        """Send live token counts, at most once per PROGRESS_INTERVAL_S."""
+        if not self.dirty or now < self.next_progress or self.accumulator is None:
+            return
+        self.dirty = False
+        self.next_progress = now + PROGRESS_INTERVAL_S
+        fields = usage_fields(self.accumulator.response, estimate_output=True)
+        self.pipeline.submit(Progress(self.flow_id, fields))
 
 
 class RequestTap:
@@ -337,7 +347,11 @@ class Capture:
     async def watch_timeouts(self) -> None:
         while True:
             await asyncio.sleep(
-                min(1.0, self.config.upstream_response_s / 4, self.config.stream_idle_s / 4)
+                min(
+                    PROGRESS_INTERVAL_S,
+                    self.config.upstream_response_s / 4,
+                    self.config.stream_idle_s / 4,
+                )
             )
             try:
                 self.expire(time.monotonic())
@@ -349,6 +363,8 @@ class Capture:
             state: FlowState = flow.metadata[STATE]
             if state.timed_out:
                 continue
+            if state.tap is not None and not state.tap.failed:
+                state.tap.report(now)  # live counts for a stream that went quiet
             if state.headers_deadline is not None and now > state.headers_deadline:
                 state.timed_out = (
                     f"upstream {state.route.upstream} sent no response within "

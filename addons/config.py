@@ -84,6 +84,7 @@ class Config:
     default_route: str
     intercept_hosts: frozenset[str]
     db_path: Path
+    busy_timeout_ms: int
     max_body_bytes: int
     upstream_response_s: float
     stream_idle_s: float
@@ -144,11 +145,12 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
 
     capture, timeouts = section("capture"), section("timeouts")
     try:
+        busy_timeout_ms = int(section("storage").get("busy_timeout_ms", 5000))
         max_body = int(capture.get("max_body_bytes", 16 * 1024 * 1024))
         response_s = float(timeouts.get("upstream_response_s", 600))
         idle_s = float(timeouts.get("stream_idle_s", 300))
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"[capture]/[timeouts]: {e}") from e
+        raise ConfigError(f"[storage]/[capture]/[timeouts]: {e}") from e
     if max_body < 1024 or response_s <= 0 or idle_s <= 0:
         raise ConfigError("max_body_bytes must be >= 1024 and timeouts > 0")
 
@@ -159,6 +161,7 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
         default_route=default_route,
         intercept_hosts=frozenset(intercept),
         db_path=db_path,
+        busy_timeout_ms=busy_timeout_ms,
         max_body_bytes=max_body,
         upstream_response_s=response_s,
         stream_idle_s=idle_s,

@@ -97,7 +97,7 @@ class Suite:
     def running(self) -> None:
         if self.recorder is None:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self.recorder = Recorder(str(self.db_path))
+            self.recorder = Recorder(str(self.db_path), busy_timeout_ms=self.config.busy_timeout_ms)
             self.recorder.start().add_done_callback(report_abandoned)
             self.pipeline = Pipeline(self.recorder)
             self.pipeline.start()

@@ -40,8 +40,6 @@ anthropic = "{upstream}"
 openai = "{upstream}"
 ollama = "{upstream}"
 gemini = "{upstream}"
-[storage]
-db = "{self.db_path}"
 {toml}
 """
         )
@@ -66,10 +64,23 @@ db = "{self.db_path}"
     def start(self, timeout: float = 30.0) -> Proxy:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_URL")}
         env["PYTHONUNBUFFERED"] = "1"
+        env["LLM_INSPECTOR_DB"] = str(self.db_path)
         self.process = subprocess.Popen(
-            [str(MITMDUMP), "--set", f"confdir={self.confdir}", "-s", str(ROOT / "addons/main.py"),
-             "--set", f"inspector_config={self.config_path}", *self.args],
-            cwd=self.tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                str(MITMDUMP),
+                "--set",
+                f"confdir={self.confdir}",
+                "-s",
+                str(ROOT / "addons/main.py"),
+                "--set",
+                f"inspector_config={self.config_path}",
+                *self.args,
+            ],
+            cwd=self.tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + timeout
@@ -175,8 +186,9 @@ def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "cond
 
 
 def body_json(proxy: Proxy, body_id: str) -> Any:
-    from addons.store import bodies
     import sqlite_utils
+
+    from addons.store import bodies
 
     db = sqlite_utils.Database(proxy.db_path)
     try:
