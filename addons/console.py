@@ -5,6 +5,7 @@ Failure policy: fails open; a line that cannot be printed is skipped.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,15 @@ def render(row: dict[str, Any]) -> Text:
     return line
 
 
+# mitmproxy's per-connection chatter (client connect, server disconnect, "Streaming response
+# from ...") is what our one line per exchange replaces; its warnings and errors still show.
+CONNECTION_LOGGER = "mitmproxy.proxy.server"
+
+
+def drop_connection_chatter(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.INFO
+
+
 class Console:
     def __init__(self, suite) -> None:
         self.suite = suite
@@ -76,7 +86,12 @@ class Console:
     def running(self) -> None:
         if not self.suite.quiet:
             self.suite.pipeline.on_summary(self.print)
+            logging.getLogger(CONNECTION_LOGGER).addFilter(drop_connection_chatter)
+
+    def done(self) -> None:
+        logging.getLogger(CONNECTION_LOGGER).removeFilter(drop_connection_chatter)
 
     def print(self, row: dict[str, Any]) -> None:
         if not self.suite.quiet:
-            self.console.print(render(row))
+            # A terminal gets one cropped line per exchange; a pipe or file gets it whole.
+            self.console.print(render(row), soft_wrap=not self.console.is_terminal)

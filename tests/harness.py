@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MITMDUMP = Path(sys.executable).parent / "mitmdump"
 LISTENING = re.compile(r"(reverse proxy to \S+|HTTP\(S\) proxy) listening at ([\d.]+):(\d+)")
 
 
@@ -25,7 +24,14 @@ class Proxy:
     """One suite process. Reverse listener on 127.0.0.1, regular (HTTPS_PROXY) on 127.0.0.2,
     both on ports the OS picks, so tests run beside a live proxy on 8000/8080."""
 
-    def __init__(self, tmp: Path, upstream: str, toml: str = "", args: list[str] | None = None):
+    def __init__(
+        self,
+        tmp: Path,
+        upstream: str,
+        toml: str = "",
+        args: list[str] | None = None,
+        tool: str = "mitmdump",
+    ):
         self.tmp = tmp
         self.db_path = tmp / "proxy.db"
         self.confdir = tmp / "certs"
@@ -44,6 +50,7 @@ gemini = "{upstream}"
 """
         )
         self.args = args or []
+        self.tool = Path(sys.executable).parent / tool
         self.lines: list[str] = []
         self.new_lines: queue.Queue[str] = queue.Queue()
         self.process: subprocess.Popen[str] | None = None
@@ -67,7 +74,7 @@ gemini = "{upstream}"
         env["LLM_INSPECTOR_DB"] = str(self.db_path)
         self.process = subprocess.Popen(
             [
-                str(MITMDUMP),
+                str(self.tool),
                 "--set",
                 f"confdir={self.confdir}",
                 "-s",
@@ -174,6 +181,15 @@ gemini = "{upstream}"
         import httpx
 
         return httpx.get(f"{self.url}/__proxy/api/health", timeout=5).json()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for mitmweb, whose web port cannot be 0)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

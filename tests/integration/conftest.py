@@ -18,11 +18,15 @@ def make_proxy(tmp_path, upstream):
     started: list[Proxy] = []
 
     def make(
-        toml: str = "", args: list[str] | None = None, upstream_url: str | None = None, tmp=None
+        toml: str = "",
+        args: list[str] | None = None,
+        upstream_url: str | None = None,
+        tmp=None,
+        tool: str = "mitmdump",
     ) -> Proxy:
         folder = tmp or tmp_path / f"proxy{len(started)}"
         folder.mkdir(exist_ok=True)
-        proxy = Proxy(folder, upstream_url or upstream.url, toml, args).start()
+        proxy = Proxy(folder, upstream_url or upstream.url, toml, args, tool).start()
         started.append(proxy)
         return proxy
 

@@ -25,8 +25,13 @@ def run_claude(proxy, home: Path, *args: str) -> subprocess.CompletedProcess:
         "DISABLE_AUTOUPDATER": "1",
     }
     return subprocess.run(
-        [str(CLAUDE), "-p", *args], env=env, cwd=home, capture_output=True, text=True,
-        timeout=120, check=False,
+        [str(CLAUDE), "-p", *args],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -13,8 +13,9 @@ from tests.fakes.upstream import FakeUpstreamThread
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
-BODY = json.dumps({"model": "claude-x", "max_tokens": 5,
-                   "messages": [{"role": "user", "content": "via proxy"}]})
+BODY = json.dumps(
+    {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "via proxy"}]}
+)
 
 
 @pytest.fixture
@@ -32,10 +33,26 @@ def tls_upstream(tmp_path):
 
 def curl(proxy, url: str, cacert) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["curl", "-sS", "--max-time", "20", "--proxy", proxy.proxy_url, "--cacert", str(cacert),
-         "-H", "content-type: application/json", "-H", "x-api-key: sk-curl-secret-000000-WXYZ",
-         "-d", BODY, url],
-        capture_output=True, text=True, check=False,
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "--proxy",
+            proxy.proxy_url,
+            "--cacert",
+            str(cacert),
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "x-api-key: sk-curl-secret-000000-WXYZ",
+            "-d",
+            BODY,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -72,7 +89,10 @@ def test_other_hosts_are_tunnelled_untouched(make_proxy, tls_upstream):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["type"] == "message"
     # ...and nothing was recorded: an intercepted request made after it is the only row.
-    assert curl(proxy, f"https://localhost:{tls_upstream.port}/v1/messages", proxy.ca_cert).returncode == 0
+    assert (
+        curl(proxy, f"https://localhost:{tls_upstream.port}/v1/messages", proxy.ca_cert).returncode
+        == 0
+    )
     [row] = proxy.wait_rows()
     assert row["host"] == "localhost"
     assert proxy.query("select count(*) n from requests")[0]["n"] == 1
