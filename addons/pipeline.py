@@ -346,6 +346,8 @@ class Pipeline:
             row.update(response_fields(response))
             if response.error and not error:
                 error = response.error
+                if job.status is not None and job.status >= 400:
+                    error = f"upstream {job.status}: {error}"
             if response.id and context and context.row.get("conversation_id"):
                 self.threader.note_response(response.id, context.row["conversation_id"])
         if job.status is not None and job.status >= 400 and not error:

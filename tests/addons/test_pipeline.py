@@ -1,0 +1,190 @@
+"""The analysis thread: snapshots in, rows out, in order, failures counted."""
+
+from __future__ import annotations
+
+import json
+
+from addons.pipeline import Begin, Finish, Pipeline, Progress
+
+ANTHROPIC_BODY = json.dumps(
+    {
+        "model": "claude-opus-4-8",
+        "max_tokens": 64,
+        "stream": False,
+        "system": "Be terse.",
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "list files please"}],
+    }
+).encode()
+RESPONSE = json.dumps(
+    {
+        "id": "msg_9",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-opus-4-8-20261101",
+        "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}
+        ],
+        "stop_reason": "tool_use",
+        "usage": {
+            "input_tokens": 30,
+            "output_tokens": 9,
+            "cache_read_input_tokens": 100,
+            "cache_creation_input_tokens": 5,
+        },
+    }
+).encode()
+HEADERS = (
+    (b"user-agent", b"claude-cli/2.1.197 (external, sdk-cli)"),
+    (b"x-api-key", b"sk-ant-secret-key-value-0000-WXYZ"),
+    (b"X-Claude-Code-Session-Id", b"11111111-2222-3333-4444-555555555555"),
+)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def begin(self, row, body):
+        self.calls.append(("begin", row, body))
+
+    def progress(self, request_id, fields):
+        self.calls.append(("progress", request_id, fields))
+
+    def finish(self, row, response_body, stream_body):
+        self.calls.append(("finish", row, response_body, stream_body))
+
+
+def begin(**kw) -> Begin:
+    fields = dict(
+        id="f1",
+        started_at=1_790_000_000.0,
+        listener="reverse",
+        method="POST",
+        scheme="http",
+        host="127.0.0.1",
+        path="/v1/messages?beta=true",
+        upstream="anthropic",
+        upstream_url="https://api.anthropic.com",
+        peer_ip="127.0.0.1",
+        headers=HEADERS,
+        body=ANTHROPIC_BODY,
+    )
+    return Begin(**(fields | kw))
+
+
+def run(*jobs):
+    recorder = Recorder()
+    pipeline = Pipeline(recorder)
+    seen = []
+    pipeline.on_summary(seen.append)
+    pipeline.start()
+    for job in jobs:
+        pipeline.submit(job)
+    assert pipeline.drain()
+    pipeline.stop()
+    return recorder.calls, seen, pipeline
+
+
+def test_begin_row_is_parsed_identified_threaded_and_scrubbed():
+    calls, _, _ = run(begin())
+    [(kind, row, body)] = calls
+    assert kind == "begin" and body == ANTHROPIC_BODY
+    assert row["state"] == "pending" and row["dialect"] == "anthropic"
+    assert row["requested_model"] == "claude-opus-4-8" and row["is_stream"] == 0
+    assert row["client_app"] == "claude-code"
+    assert row["session_id"] == "11111111-2222-3333-4444-555555555555"
+    assert row["conversation_id"] and row["turn_index"] == 1
+    assert row["tools_offered"] == ["Bash"] and row["prompt_preview"] == "list files please"
+    assert row["tokens_estimated"] == 1 and row["input_tokens"] > 0
+    assert row["started_at"].endswith("Z")
+    assert "sk-ant-secret" not in json.dumps(row)
+
+
+def test_finish_row_carries_usage_tool_calls_and_served_model():
+    calls, seen, _ = run(
+        begin(),
+        Progress("f1", {"output_tokens": 3}),
+        Finish(
+            id="f1",
+            ended_at=1_790_000_001.5,
+            status=200,
+            headers=((b"content-type", b"application/json"),),
+            body=RESPONSE,
+            latency_ms=1500.0,
+            ttft_ms=1400.0,
+            overhead_ms=0.2,
+        ),
+    )
+    assert [c[0] for c in calls] == ["begin", "progress", "finish"]
+    row = calls[-1][1]
+    assert row["state"] == "complete" and row["error"] is None
+    assert row["served_model"] == "claude-opus-4-8-20261101"
+    assert (row["input_tokens"], row["output_tokens"]) == (30, 9)
+    assert (row["cache_read_tokens"], row["cache_write_tokens"]) == (100, 5)
+    assert row["tokens_estimated"] == 0 and row["stop_reason"] == "tool_use"
+    assert row["tool_calls"] == [{"name": "Bash", "arguments": '{"command":"ls"}'}]
+    assert row["client_app"] == "claude-code"  # begin-time fields travel with the finish
+    assert seen == [row]
+
+
+def test_gzip_response_body_is_decoded_before_parsing():
+    import gzip
+
+    calls, _, _ = run(
+        begin(),
+        Finish(
+            id="f1",
+            ended_at=1_790_000_001.0,
+            status=200,
+            body=gzip.compress(RESPONSE),
+            headers=((b"content-type", b"application/json"), (b"content-encoding", b"gzip")),
+        ),
+    )
+    row, stored = calls[-1][1], calls[-1][2]
+    assert stored == RESPONSE and row["output_tokens"] == 9
+
+
+def test_upstream_error_status_is_an_error_with_its_message():
+    body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    calls, _, _ = run(
+        begin(),
+        Finish(
+            id="f1",
+            ended_at=1_790_000_001.0,
+            status=529,
+            body=body,
+            headers=((b"content-type", b"application/json"),),
+        ),
+    )
+    row = calls[-1][1]
+    assert row["state"] == "error" and row["error"] == "upstream 529: overloaded_error: Overloaded"
+
+
+def test_finish_without_begin_still_records_a_row():
+    calls, _, _ = run(Finish(id="lost", ended_at=1_790_000_001.0, status=200))
+    [(kind, row, *_)] = calls
+    assert kind == "finish" and row["id"] == "lost" and row["state"] == "complete"
+
+
+def test_a_failing_job_is_counted_and_the_thread_goes_on():
+    class Broken(Recorder):
+        def begin(self, row, body):
+            raise RuntimeError("boom")
+
+    recorder = Broken()
+    pipeline = Pipeline(recorder)
+    pipeline.start()
+    pipeline.submit(begin())
+    pipeline.submit(Finish(id="f1", ended_at=1.0, status=200))
+    assert pipeline.drain()
+    pipeline.stop()
+    assert pipeline.counters.errors == 1 and "boom" in pipeline.counters.last_error
+    assert [c[0] for c in recorder.calls] == ["finish"]
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking():
+    pipeline = Pipeline(Recorder(), queue_size=3)  # not started: nothing drains the queue
+    for _ in range(10):
+        pipeline.submit(begin())
+    assert pipeline.counters.dropped == 7
