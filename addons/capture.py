@@ -160,6 +160,7 @@ class Capture:
         self.marks: OrderedDict[str, http.HTTPFlow] = OrderedDict()
         self.watchdog: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.keep_marks = False
 
     @property
     def config(self) -> Config:
@@ -175,7 +176,8 @@ class Capture:
         self.loop = asyncio.get_running_loop()
         if self.watchdog is None:
             self.watchdog = self.loop.create_task(self.watch_timeouts())
-        if ctx.master.addons.get("view") is not None:
+        self.keep_marks = ctx.master.addons.get("view") is not None  # mitmweb, mitmproxy
+        if self.keep_marks:
             self.pipeline.on_summary(
                 lambda row: self.loop.call_soon_threadsafe(self.mark, row)  # type: ignore[union-attr]
             )
@@ -337,7 +339,7 @@ class Capture:
                 verdict=flow.metadata.get("inspector.verdict", "allow"),
             )
         )
-        if ctx.master.addons.get("view") is not None:
+        if self.keep_marks:
             self.marks[state.id] = flow
             while len(self.marks) > 2000:
                 self.marks.popitem(last=False)

@@ -161,6 +161,17 @@ def response_fields(response: Response) -> dict[str, Any]:
     return fields
 
 
+def decode(body: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> bytes:
+    """`body` without its content-encoding; as is when there is none or it does not decode."""
+    enc = next((v for k, v in headers if k.lower() == b"content-encoding"), b"")
+    if not enc or enc.lower() == b"identity":
+        return body
+    try:
+        return encoding.decode(body, enc.decode("latin-1"))
+    except ValueError:
+        return body
+
+
 def upstream_error_message(dialect: str | None, body: bytes) -> str | None:
     """The message of an error body in any of the known shapes, or its first bytes."""
     try:
@@ -267,7 +278,7 @@ class Pipeline:
         dialect = wire.detect(job.method, job.path)
         request = job.request
         if request is None and dialect and job.body:
-            request = wire.parse_request(dialect, job.body, job.path)
+            request = wire.parse_request(dialect, decode(job.body, job.headers), job.path)
         headers = credentials.scrub_headers(job.headers)
         system = request.system_text if request else ""
         tools = [t.name for t in request.tools] if request else []
@@ -310,15 +321,7 @@ class Pipeline:
 
     def decoded(self, job: Finish) -> bytes | None:
         """The response body with its content-encoding removed (what the client's SDK reads)."""
-        if job.body is None:
-            return None
-        enc = next((v for k, v in job.headers if k.lower() == b"content-encoding"), b"")
-        if not enc or enc.lower() == b"identity":
-            return job.body
-        try:
-            return encoding.decode(job.body, enc.decode("latin-1"))
-        except ValueError:
-            return job.body
+        return None if job.body is None else decode(job.body, job.headers)
 
     def finish(self, job: Finish, context: Context | None) -> dict[str, Any]:
         row = dict(context.row) if context else {"id": job.id, "verdict": job.verdict}

@@ -25,7 +25,10 @@ DEFAULT_CONFDIR = "~/.mitmproxy"
 
 class Suite:
     def __init__(self) -> None:
-        self.config: configuration.Config = configuration.load()
+        try:
+            self.config: configuration.Config = configuration.load()
+        except configuration.ConfigError:
+            self.config = None  # type: ignore[assignment]  # configure() reports it properly
         self.recorder: Recorder | None = None
         self.pipeline: Pipeline | None = None
         self.capture = None  # set by main.py

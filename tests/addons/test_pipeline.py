@@ -188,3 +188,12 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking():
     for _ in range(10):
         pipeline.submit(begin())
     assert pipeline.counters.dropped == 7
+
+
+def test_compressed_request_body_is_parsed_but_stored_as_sent():
+    import gzip
+
+    packed = gzip.compress(ANTHROPIC_BODY)
+    calls, _, _ = run(begin(body=packed, headers=HEADERS + ((b"content-encoding", b"gzip"),)))
+    [(kind, row, body)] = calls
+    assert body == packed and row["requested_model"] == "claude-opus-4-8"
