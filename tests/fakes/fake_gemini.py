@@ -77,7 +77,12 @@ def _tools(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for tool in body.get("tools") or []:
         for decl in (tool or {}).get("functionDeclarations") or []:
             if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                out[decl["name"]] = decl.get("parameters") or decl.get("parametersJsonSchema") or {}
+                out[decl["name"]] = (
+                    decl.get("parameters")
+                    or decl.get("parametersJsonSchema")
+                    or decl.get("parameters_json_schema")  # google-genai 2.x sends snake_case
+                    or {}
+                )
     return out
 
 
