@@ -1,0 +1,1 @@
+"""The rule engine and its rules; see rules/README.md."""

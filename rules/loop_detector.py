@@ -1,0 +1,204 @@
+"""loop_detector: stop an agent that keeps making the same tool call.
+
+Phase: pre-flight. On by default. Sees every dialect's tool calls alike: Anthropic `tool_use`
+blocks, OpenAI `tool_calls` and Ollama `tool_calls` are all tool-call blocks of assistant
+messages in the neutral request (the reference saw only OpenAI's).
+
+A call's signature is its tool name and its arguments as canonical JSON (sorted keys, compact,
+first 1000 characters; argument text that is not JSON is compared trimmed). Only the calls made
+since the user's last message count, so a new user message restarts the count, and of those
+only the last `window`. (A user message is one the user wrote: Anthropic's user messages that
+carry only tool results, or results plus a `<system-reminder>`, are not; text the user typed
+into the same message as the results is.) Two triggers:
+
+- `count_in_window`: one signature occurs `max_repeats` times among them;
+- `tail_consecutive`: the last `tail_consecutive` calls are all the same.
+
+With `nudge_at: 0` this is the reference's core rule: either trigger answers with `action`
+(block, HTTP 400; or warn), reason `Tool call 'X' repeated N× since the last user message`.
+
+With `nudge_at` > 0 (default 3) the model is warned before it is stopped: only a signature
+repeated `max_repeats` times is blocked, and one repeated `nudge_at` times, or a tail run of
+`tail_consecutive`, is a nudge: verdict warn, reason `Tool call 'X' repeated N× — nudged
+(blocks at M)`, details `nudge` and `soft_unblock` true and the `note`, which is appended to the
+system prompt of the request sent on. With the defaults: 2 identical calls pass, the 3rd is
+nudged, the 4th is blocked; changing the arguments starts over.
+
+When nothing loops now but the calls between the two last user messages reached the blocking
+threshold (the loop the user has just interrupted), the request passes as warn with a note
+telling the model not to resume it, reason
+`loop on 'X' (N×) cleared by user intervention — note injected`, details `cleared` and
+`soft_unblock` true and the `note`, appended to the system prompt like a nudge's. It stays
+until the user speaks again.
+
+Details: `{trigger, tool_name, count, window_size, max_repeats, args_preview}` (preview: 300
+characters of the canonical arguments).
+
+The note goes at the end of the system prompt, after any cache breakpoint, so Anthropic's
+cached tools and system prompt still hit; the cached messages miss once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from addons.wire.model import TOOL_CALL, Block, Request
+
+from .base import (
+    WARN,
+    Phase,
+    RuleContext,
+    RuleResult,
+    RuleSpec,
+    enabled_option,
+    options_schema,
+    verdict,
+)
+from .common import canonical_args, is_user_turn, with_system_note
+
+ID = "loop_detector"
+PHASE = Phase.PREFLIGHT
+
+COUNT = "count_in_window"
+TAIL = "tail_consecutive"
+PREVIEW = 300
+
+NUDGE_NOTE = (
+    "[AI Proxy loop-detector] You have now called `{name}` with the same parameters {count}× "
+    "since the user's last message. Do NOT issue that identical call again: its result will not "
+    "change. Use what it already returned, change the parameters, try another approach, or tell "
+    "the user what is blocking you. Repeating the call will be {outcome}."
+)
+CLEARED_NOTE = (
+    "[AI Proxy loop-detector] Your repeated call to `{name}` ({count}× with the same parameters) "
+    "was stopped to prevent an infinite loop. The user has asked you to continue — do NOT repeat "
+    "that identical call; try a different approach."
+)
+
+OPTIONS_SCHEMA = options_schema(
+    {
+        "enabled": enabled_option(True),
+        "action": {"enum": ["block", "warn"], "default": "block"},
+        "max_repeats": {"type": "integer", "minimum": 2, "default": 4},
+        "window": {"type": "integer", "minimum": 1, "default": 10},
+        "tail_consecutive": {"type": "integer", "minimum": 2, "default": 3},
+        "nudge_at": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 3,
+            "description": "Repeats that earn a warning note first; 0 = never nudge.",
+        },
+    }
+)
+
+Signature = tuple[str, str]
+
+
+def _signatures(calls: list[Block]) -> list[Signature]:
+    return [(b.name or "?", canonical_args(b.arguments)) for b in calls]
+
+
+def _segments(request: Request) -> tuple[list[Block], list[Block]]:
+    """Tool calls since the last user message, and those between the two user messages before."""
+    current: list[Block] = []
+    before: list[Block] = []
+    seen_user = False
+    target = current
+    for m in reversed(request.messages):
+        if m.role == "assistant":
+            for b in reversed(m.blocks):
+                if b.type == TOOL_CALL:
+                    target.append(b)
+        elif m.role == "user" and is_user_turn(m):
+            if seen_user:
+                break
+            seen_user = True
+            target = before
+    current.reverse()
+    before.reverse()
+    return current, before
+
+
+def _hits(sigs: list[Signature]) -> list[tuple[str, Signature, int]]:
+    """(trigger, signature, count) for the most repeated signature and the trailing run."""
+    if not sigs:
+        return []
+    counts = Counter(sigs)
+    top = max(counts.values())
+    most = next(s for s in reversed(sigs) if counts[s] == top)  # ties: the most recent
+    run = 1
+    while run < len(sigs) and sigs[-run - 1] == sigs[-1]:
+        run += 1
+    return [(TAIL, sigs[-1], run), (COUNT, most, top)]
+
+
+def _blocking(
+    hits: list[tuple[str, Signature, int]], options: Mapping[str, Any]
+) -> list[tuple[str, Signature, int]]:
+    """The hits that reach the blocking threshold (with nudging on, only `max_repeats`)."""
+    if options["nudge_at"] > 0:
+        return [h for h in hits if h[2] >= options["max_repeats"]]
+    return [
+        h
+        for h in hits
+        if h[2] >= (options["tail_consecutive"] if h[0] == TAIL else options["max_repeats"])
+    ]
+
+
+def _details(
+    trigger: str, sig: Signature, count: int, window: int, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "trigger": trigger,
+        "tool_name": sig[0],
+        "count": count,
+        "window_size": window,
+        "max_repeats": options["max_repeats"],
+        "args_preview": sig[1][:PREVIEW],
+    }
+
+
+def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> RuleResult | None:
+    max_repeats = options["max_repeats"]
+    tail = options["tail_consecutive"]
+    nudge_at = options["nudge_at"]
+    window = options["window"]
+    current, before = _segments(request)
+
+    sigs = _signatures(current[-window:])
+    hits = _hits(sigs)
+    blocking = _blocking(hits, options)
+    if blocking:
+        trigger, sig, count = max(blocking, key=lambda h: h[2])
+        reason = f"Tool call '{sig[0]}' repeated {count}× since the last user message"
+        details = _details(trigger, sig, count, len(sigs), options)
+        return RuleResult(verdict(options["action"], ID, PHASE, reason, details))
+    if nudge_at > 0:
+        nudging = [h for h in hits if h[2] >= nudge_at or (h[0] == TAIL and h[2] >= tail)]
+        if nudging:
+            trigger, sig, count = max(nudging, key=lambda h: h[2])
+            outcome = "blocked" if options["action"] == "block" else "reported"
+            note = NUDGE_NOTE.format(name=sig[0], count=count, outcome=outcome)
+            verb = "blocks" if options["action"] == "block" else "warns"
+            reason = f"Tool call '{sig[0]}' repeated {count}× — nudged ({verb} at {max_repeats})"
+            details = _details(trigger, sig, count, len(sigs), options)
+            details.update(soft_unblock=True, nudge=True, note=note)
+            result = verdict(WARN, ID, PHASE, reason, details)
+            return RuleResult(result, request=with_system_note(request, note))
+
+    earlier = _signatures(before[-window:])
+    blocked = _blocking(_hits(earlier), options)
+    if blocked:
+        trigger, sig, count = max(blocked, key=lambda h: h[2])
+        note = CLEARED_NOTE.format(name=sig[0], count=count)
+        reason = f"loop on '{sig[0]}' ({count}×) cleared by user intervention — note injected"
+        details = _details(trigger, sig, count, len(earlier), options)
+        details.update(soft_unblock=True, cleared=True, note=note)
+        result = verdict(WARN, ID, PHASE, reason, details)
+        return RuleResult(result, request=with_system_note(request, note))
+    return None
+
+
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
