@@ -31,6 +31,12 @@ from addons.wire.decode import Decoder
 log = logging.getLogger(__name__)
 
 STATE = "inspector.state"
+HOLD = "inspector.hold"  # set by the gate: post-flight rules need this response whole
+REQUEST = "inspector.request"  # the parsed Request, when a rule already parsed it
+THREAD = "inspector.thread"  # its conversation thread, likewise
+VERDICT = "inspector.verdict"  # the combined verdict of the rules
+VERDICTS = "inspector.verdicts"  # every verdict, for the audit log
+UPSTREAM_BODY = "inspector.upstream_body"  # the upstream's body, when the client got another
 PROGRESS_INTERVAL_S = 0.25
 
 
@@ -224,7 +230,8 @@ class Capture:
                 headers=request.headers.fields,
                 body=None if tap else request.raw_content,
                 body_size=tap.bytes if tap else None,
-                request=flow.metadata.get("inspector.request"),
+                request=flow.metadata.get(REQUEST),
+                thread=flow.metadata.get(THREAD),
             )
         )
         if flow.response is None:
@@ -239,7 +246,9 @@ class Capture:
         started = time.perf_counter()
         state.headers_deadline = None
         response = flow.response
-        if response.stream or wire.is_stream_response(response.headers.get("content-type", "")):
+        if HOLD in flow.metadata or response.raw_content is not None:
+            pass  # held whole for the rules, or made by the suite itself: nothing streams
+        elif response.stream or wire.is_stream_response(response.headers.get("content-type", "")):
             streams_events = not response.stream  # True: mitmproxy streams it for its size
             state.tap = StreamTap(
                 flow.id,
@@ -325,7 +334,9 @@ class Capture:
                 ended_at=ended,
                 status=status,
                 headers=response.headers.fields if response is not None else (),
-                body=response.raw_content if response is not None and tap is None else None,
+                body=flow.metadata.get(UPSTREAM_BODY, response.raw_content)
+                if response is not None and tap is None
+                else None,
                 stream=accumulator.response if accumulator else None,
                 stream_body=bytes(tap.kept) if tap and tap.kept else None,
                 stream_events=accumulator.events if accumulator else None,
@@ -336,7 +347,8 @@ class Capture:
                 ttft_ms=(first - request_end) * 1000 if first else None,
                 latency_ms=(ended - flow.request.timestamp_start) * 1000,
                 overhead_ms=overhead_ms,
-                verdict=flow.metadata.get("inspector.verdict", "allow"),
+                verdict=flow.metadata.get(VERDICT, "allow"),
+                verdicts=flow.metadata.get(VERDICTS, ()),
             )
         )
         if self.keep_marks:

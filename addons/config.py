@@ -89,6 +89,7 @@ class Config:
     upstream_response_s: float
     stream_idle_s: float
     quiet: bool
+    rules_file: Path | None = None
     source: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -143,6 +144,9 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
     db = env.get("LLM_INSPECTOR_DB") or section("storage").get("db", "data/proxy.db")
     db_path = Path(db) if Path(db).is_absolute() else base / db
 
+    rules = section("rules").get("file", "rules.json")
+    rules_file = None if not rules else (Path(rules) if Path(rules).is_absolute() else base / rules)
+
     capture, timeouts = section("capture"), section("timeouts")
     try:
         busy_timeout_ms = int(section("storage").get("busy_timeout_ms", 5000))
@@ -166,5 +170,6 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
         upstream_response_s=response_s,
         stream_idle_s=idle_s,
         quiet=bool(section("console").get("quiet", False)),
+        rules_file=rules_file,
         source=path if path.exists() else None,
     )

@@ -30,6 +30,8 @@ class Health:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
             return
+        if flow.metadata.get("inspector.ui"):
+            return  # on its way to the UI (addons/ui.py)
         path = flow.request.path.partition("?")[0]
         if not path.startswith("/__proxy"):
             return
@@ -66,6 +68,7 @@ class Health:
             "analysis_errors": pipeline.errors if pipeline else 0,
             "overhead_ms": {"samples": len(capture.overheads), **percentiles(capture.overheads)},
             "write_ms": {"p50": recorder.get("write_ms_p50"), "p95": recorder.get("write_ms_p95")},
+            "rules": suite.gate.health() if suite.gate else None,
         }
 
 

@@ -1,7 +1,8 @@
 """The llm-inspector addon suite: `mitmdump -s addons/main.py` (or `mitmweb -s addons/main.py`).
 
-Order matters: the router places a request before capture snapshots it; health answers the
-suite's own `/__proxy/*` paths; the console prints what the pipeline finished.
+Order matters: the router places a request; the gate runs the rules on it (and answers
+`/__proxy/api/rules`) before capture snapshots it; health answers the suite's other `/__proxy/*`
+paths; the console prints what the pipeline finished.
 """
 
 import sys
@@ -13,16 +14,21 @@ if str(ROOT) not in sys.path:
 
 from addons.capture import Capture  # noqa: E402
 from addons.console import Console  # noqa: E402
+from addons.gate import Gate  # noqa: E402
 from addons.health import Health  # noqa: E402
 from addons.routing import Router  # noqa: E402
 from addons.suite import Suite  # noqa: E402
+from addons.ui import UI  # noqa: E402
 
 suite = Suite()
 suite.capture = Capture(suite)
+suite.gate = Gate(suite)
 
 addons = [
     suite,
     Router(suite),
+    suite.gate,
+    UI(suite),
     Health(suite),
     suite.capture,
     Console(suite),

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,7 @@ class Begin:
     body: bytes | None
     body_size: int | None = None  # when the body was streamed through instead of buffered
     request: Request | None = None  # when a rule already parsed it in the event loop
+    thread: threads.Thread | None = None  # likewise its conversation thread
 
 
 @dataclass(slots=True)
@@ -73,6 +74,7 @@ class Finish:
     latency_ms: float | None = None
     overhead_ms: float | None = None
     verdict: str = "allow"
+    verdicts: Sequence[dict[str, Any]] = ()  # every rule verdict, in order
 
 
 @dataclass(slots=True)
@@ -189,10 +191,16 @@ def upstream_error_message(dialect: str | None, body: bytes) -> str | None:
 
 
 class Pipeline:
-    def __init__(self, recorder: Any, *, queue_size: int = 20000, threader: Any = None) -> None:
+    def __init__(
+        self,
+        recorder: Any,
+        *,
+        queue_size: int = 20000,
+        threader: threads.SharedThreader | None = None,
+    ) -> None:
         self.recorder = recorder
         self.queue: queue.Queue[Begin | Progress | Finish | Marker | None] = queue.Queue(queue_size)
-        self.threader = threader or threads.Threader()
+        self.threader = threader or threads.SharedThreader()
         self.contexts: OrderedDict[str, Context] = OrderedDict()
         self.counters = Counters()
         self.thread: threading.Thread | None = None
@@ -268,6 +276,8 @@ class Pipeline:
                 context = self.contexts.pop(job.id, None)
                 row = self.finish(job, context)
                 self.recorder.finish(row, job.body and self.decoded(job), job.stream_body)
+                if job.verdicts:
+                    self.recorder.verdicts(job.id, [dict(v, at=row["ended_at"]) for v in job.verdicts])
                 for callback in self.counters.summaries:
                     try:
                         callback(row)
@@ -304,7 +314,7 @@ class Pipeline:
             row["request_bytes"] = job.body_size
             row["error"] = None
         if request is not None:
-            thread = self.threader.assign(headers, request)
+            thread = job.thread or self.threader.assign(headers, request)
             row.update(
                 requested_model=request.model,
                 is_stream=int(request.stream),
@@ -342,9 +352,12 @@ class Pipeline:
         )
         error = job.error
         response = job.stream
-        if response is None and dialect and job.body and "json" in content_type:
+        if response is None and dialect and job.body:
             body = self.decoded(job)
-            response = wire.parse_response(dialect, body) if body else None
+            if wire.is_stream_response(content_type):  # held whole for post-flight rules
+                response = wire.parse_stream(dialect, body) if body else None
+            elif "json" in content_type:
+                response = wire.parse_response(dialect, body) if body else None
         if response is not None:
             row.update(response_fields(response))
             if response.error and not error:

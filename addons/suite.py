@@ -16,6 +16,7 @@ from mitmproxy.addonmanager import Loader
 from addons import config as configuration
 from addons import replies
 from addons.pipeline import Pipeline
+from addons.threads import SharedThreader
 from addons.store.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class Suite:
         self.recorder: Recorder | None = None
         self.pipeline: Pipeline | None = None
         self.capture = None  # set by main.py
+        self.gate = None  # set by main.py
+        self.threader = SharedThreader()
         self.started_at = time.time()
 
     @property
@@ -102,10 +105,13 @@ class Suite:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self.recorder = Recorder(str(self.db_path), busy_timeout_ms=self.config.busy_timeout_ms)
             self.recorder.start().add_done_callback(report_abandoned)
-            self.pipeline = Pipeline(self.recorder)
+            self.pipeline = Pipeline(self.recorder, threader=self.threader)
             self.pipeline.start()
         replies.install()
         log.info("recording LLM exchanges to %s", self.db_path)
+
+    def assign_thread(self, headers, request):
+        return self.threader.assign(headers, request)
 
     def done(self) -> None:
         if self.pipeline is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -503,3 +504,20 @@ class Threader:
             parent = main.conversation_id
         conversation_id = _digest(f"{sid}\n{key}")
         return _Conversation(conversation_id, parent, system, tools), 0
+
+
+class SharedThreader:
+    """A Threader that the event loop (when rules need the thread before forwarding) and the
+    analysis thread (for everything else) can both use: one state, one lock."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._threader = Threader(max_entries)
+        self._lock = threading.Lock()
+
+    def assign(self, headers: Mapping[str, str], request: Request) -> Thread:
+        with self._lock:
+            return self._threader.assign(headers, request)
+
+    def note_response(self, response_id: str, conversation_id: str, *, turn_index: int = 0) -> None:
+        with self._lock:
+            self._threader.note_response(response_id, conversation_id, turn_index=turn_index)

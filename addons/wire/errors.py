@@ -73,9 +73,11 @@ def error_body(dialect: str | None, status: int, message: str, code: str | None 
     return json.dumps(error_object(dialect, status, message, code)).encode()
 
 
-def stream_error_event(dialect: str | None, status: int, message: str) -> bytes:
+def stream_error_event(
+    dialect: str | None, status: int, message: str, code: str | None = None
+) -> bytes:
     """A last event for a stream that was cut: parseable by the client's stream reader."""
-    body = json.dumps(error_object(dialect, status, message))
+    body = json.dumps(error_object(dialect, status, message, code))
     match family(dialect):
         case "anthropic":
             return f"event: error\ndata: {body}\n\n".encode()

@@ -21,6 +21,8 @@ then `[[scenario:...]]` markers in the latest user text of the request.
     big=BYTES         pad the response text to BYTES
     encoding=NAME     force zstd, br, gzip or identity whatever Accept-Encoding says
     tool=NAME         call tool NAME (when the turn is not answering a tool result)
+    loop              with tool=NAME: call it again, same arguments, after every result too
+                      (a model stuck in a loop)
 
 Mid-stream faults apply to streamed answers only: a client that falls back to a non-streamed
 retry (as Claude Code does) gets a good answer there.
@@ -37,6 +39,7 @@ _FLAGS = {
     "hang-mid-stream": "hang_mid",
     "malformed": "malformed",
     "error-mid-stream": "error_mid",
+    "loop": "loop",
 }
 _INTS = {
     "chunks": "chunks",
@@ -66,6 +69,7 @@ class Scenario:
     hang_mid: bool = False
     malformed: bool = False
     error_mid: bool = False
+    loop: bool = False
     after: int | None = None
     big: int | None = None
     encoding: str | None = None

@@ -179,7 +179,7 @@ def plan_turn(
     """The neutral answer: a tool result is acknowledged, `use tool X` calls X, else echo."""
     last = user_texts[-1] if user_texts else ""
     plan = Plan(thinking=f"Thinking about: {last}" if thinking else "")
-    if tool_results is not None:
+    if tool_results is not None and not (scenario.loop and scenario.tool):
         plan.text = pad_to("tool said: " + "\n".join(tool_results), scenario.big)
         return plan
     wanted = scenario.tool

@@ -1,0 +1,438 @@
+"""The rule engine in the proxy: check and rewrite requests, repair responses, keep the rules.
+
+Requests are parsed in the event loop only when a rule is enabled; with every rule off this
+addon costs one dictionary lookup per request. Pre-flight rules may block (an error in the
+client's own dialect), warn or rewrite (the request is rendered back into its dialect). When a
+post-flight rule is enabled and the request offers tools, the response is held whole, checked,
+and replaced by a repaired or corrective one in the client's dialect (streamed if the client
+streamed). The rules document lives in the database with its version history and is read and
+replaced through `/__proxy/api/rules`; a new document applies to the next request.
+
+Failure policy: a rule that raises counts as allow (the engine catches and counts it); anything
+else here that fails lets the exchange through untouched and is logged and counted. A request
+is blocked only where a rule the user enabled says block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from typing import Any
+
+from mitmproxy import http
+from mitmproxy.proxy.mode_specs import ReverseMode
+
+from addons import clients, wire
+from addons.capture import STATE, FlowState
+from addons.pipeline import decode
+from addons.routing import Route, point_at
+from addons.wire import errors, render
+from addons.wire.model import Request, Response
+from rules.base import BLOCK, HistoryItem, RuleContext
+from rules.engine import Engine, InvalidConfig, Outcome
+from rules.registry import schema as rules_schema
+
+log = logging.getLogger(__name__)
+
+RULES_PATH = "/__proxy/api/rules"
+REQUEST = "inspector.request"  # the parsed Request, so capture does not parse it again
+THREAD = "inspector.thread"
+VERDICT = "inspector.verdict"  # the combined verdict
+VERDICTS = "inspector.verdicts"  # every verdict, for the audit log
+HOLD = "inspector.hold"  # (request, context) of a response post-flight rules must see whole
+UPSTREAM_BODY = "inspector.upstream_body"  # what the upstream said, when the client got another
+
+SETTINGS_KEY = "rules"
+HISTORY_KEY = "rules_history"
+KEEP_VERSIONS = 20
+TOOLS_PER_CONVERSATION = 200
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ConversationTools:
+    """What tool_pruner needs to know of earlier turns: tools offered and called, per
+    conversation, kept in memory (bounded) and fed from finished exchanges."""
+
+    def __init__(self, max_conversations: int = 5000) -> None:
+        self.max = max_conversations
+        self.items: OrderedDict[str, deque[HistoryItem]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def prior_requests(self, conversation_id: str) -> list[HistoryItem]:
+        with self.lock:
+            return list(self.items.get(conversation_id, ()))
+
+    def note(self, row: dict[str, Any]) -> None:
+        cid = row.get("conversation_id")
+        if not cid or row.get("state") != "complete":
+            return
+        offered = list(row.get("tools_offered") or ())
+        called = [c["name"] for c in row.get("tool_calls") or ()]
+        with self.lock:
+            items = self.items.setdefault(cid, deque(maxlen=TOOLS_PER_CONVERSATION))
+            self.items.move_to_end(cid)
+            items.append(HistoryItem(offered, called))
+            while len(self.items) > self.max:
+                self.items.popitem(last=False)
+
+
+class Gate:
+    def __init__(self, suite) -> None:
+        self.suite = suite
+        self.tools = ConversationTools()
+        self.errors = 0
+        self.install({"version": 0, "document": {}, "at": None, "by": "defaults"}, [], "defaults")
+
+    # -- the rules document --------------------------------------------------------------
+
+    def running(self) -> None:
+        self.suite.pipeline.on_summary(self.tools.note)
+        try:
+            stored = self.suite.recorder.submit(load_rules).result(timeout=30)
+        except Exception as e:  # noqa: BLE001 - no database: run on the file or defaults
+            log.warning("could not read the stored rules (%s); using the rules file", e)
+            stored = None
+        if stored is not None:
+            self.install(stored["current"], stored["history"], "db")
+            return
+        path = self.suite.config.rules_file
+        if path is not None and path.exists():
+            try:
+                document = json.loads(path.read_text())
+                Engine(document)
+            except (ValueError, InvalidConfig) as e:
+                log.error("rules file %s is invalid, using defaults: %s", path, e)
+                return
+            self.save(document, f"import:{path}", "file")
+
+    def install(self, entry: dict[str, Any], history: list[dict[str, Any]], source: str) -> None:
+        self.engine = Engine(entry["document"])
+        self.active = any(self.engine.enabled(r.id) for r in self.engine.rules)  # else: no parse
+        self.current, self.versions, self.source = entry, history, source
+
+    def save(self, document: dict[str, Any], by: str, source: str) -> Future:
+        """Make `document` the running rules (it must be valid) and store it as a new version;
+        the future resolves once the database has it."""
+        entry = {
+            "version": self.current["version"] + 1,
+            "document": document,
+            "at": now_iso(),
+            "by": by,
+        }
+        history = ([self.current] if self.current["version"] else []) + self.versions
+        self.install(entry, history[: KEEP_VERSIONS - 1], source)
+        versions = self.versions
+        return self.suite.recorder.submit(lambda db: store_rules(db, entry, versions))
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        if flow.request.path.startswith(RULES_PATH) and isinstance(
+            flow.client_conn.proxy_mode, ReverseMode
+        ):
+            flow.response = await self.api(flow)
+            return
+        state: FlowState | None = flow.metadata.get(STATE)
+        if not self.active or state is None or state.dialect is None or state.request_tap:
+            return
+        started = time.perf_counter()
+        try:
+            self.check(flow, state)
+        except Exception:  # noqa: BLE001 - fails open
+            self.errors += 1
+            log.exception("rules could not run on flow %s; forwarded untouched", flow.id)
+        state.overhead += time.perf_counter() - started
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if HOLD in flow.metadata and flow.response is not None:
+            flow.response.stream = False  # buffer it: post-flight rules need the whole response
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        held = flow.metadata.pop(HOLD, None)
+        state: FlowState | None = flow.metadata.get(STATE)
+        if held is None or state is None or flow.response is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.postflight(flow, state, *held)
+        except Exception:  # noqa: BLE001 - fails open: the client gets what the upstream said
+            self.errors += 1
+            log.exception("post-flight rules failed on flow %s; response passed through", flow.id)
+        state.overhead += time.perf_counter() - started
+
+    # -- pre-flight ------------------------------------------------------------------------
+
+    def check(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        headers = flow.request.headers
+        request = wire.parse_request(
+            state.dialect,
+            decode(flow.request.raw_content or b"", headers.fields),
+            flow.request.path,
+        )
+        if request is None:
+            return
+        flow.metadata[REQUEST] = request
+        thread = self.suite.assign_thread(headers, request)
+        flow.metadata[THREAD] = thread
+        peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        ctx = RuleContext(
+            client_ip=clients.client_ip(headers, peer),
+            client_app=clients.identify_client(
+                headers, request.system_text, [t.name for t in request.tools]
+            ),
+            path=flow.request.path,
+            upstream=state.route.upstream,
+            dialect=state.dialect,
+            conversation_id=thread.conversation_id,
+            history=self.tools,
+        )
+        outcome = self.engine.preflight(request, ctx)
+        self.note(flow, outcome)
+        if outcome.verdict == BLOCK:
+            flow.response = block_response(state.dialect, request.stream, outcome)
+            return
+        if outcome.context.upstream != ctx.upstream:
+            self.reroute(flow, state, outcome.context.upstream)
+        if outcome.request is not request:
+            self.rewrite(flow, state.dialect, request, outcome.request)
+        if self.engine.needs_whole_stream(outcome.request):
+            flow.metadata[HOLD] = (outcome.request, outcome.context)
+
+    def note(self, flow: http.HTTPFlow, outcome: Outcome) -> None:
+        verdicts = flow.metadata.setdefault(VERDICTS, [])
+        verdicts.extend(v.to_dict() for v in outcome.verdicts)
+        verdicts.extend(
+            {
+                "verdict": "warn",
+                "rule_id": f.rule_id,
+                "reason": f"rule failed: {f.error}",
+                "details": {"failed": True},
+                "phase": "error",
+            }
+            for f in outcome.failures
+        )
+        order = ("allow", "warn", "rewrite", "intercept", "block")
+        previous = flow.metadata.get(VERDICT, "allow")
+        flow.metadata[VERDICT] = max(previous, outcome.verdict, key=order.index)
+
+    def reroute(self, flow: http.HTTPFlow, state: FlowState, name: str | None) -> None:
+        upstream = self.suite.config.upstreams.get(name or "")
+        if upstream is None or state.route.listener != "reverse":
+            log.warning("rule asked for unknown upstream %r; kept %s", name, state.route.upstream)
+            return
+        prefix = self.suite.config.upstreams[state.route.upstream].prefix
+        if prefix and flow.request.path.startswith(prefix):
+            flow.request.path = flow.request.path[len(prefix) :]
+        point_at(flow.request, upstream)
+        state.route = Route(state.route.listener, upstream.name, upstream.url)
+
+    def rewrite(
+        self, flow: http.HTTPFlow, dialect: str, original: Request, request: Request
+    ) -> None:
+        """Send the rewritten request: only its model patched in when that is all that changed
+        (every other byte as the client sent it), else rendered whole in the client's dialect."""
+        path = flow.request.path
+        only_model = (
+            request.system is original.system
+            and request.messages is original.messages
+            and request.tools is original.tools
+            and request.params == original.params
+            and request.extra == original.extra
+        )
+        body = None
+        if not only_model and "count_tokens" not in path:
+            body = render.render_request(dialect, request, path=path.partition("?")[0])
+        if body is None:
+            body = patch_model(flow.request.raw_content, request.model)
+        if body is None:
+            log.warning("cannot render a rewritten %s request; forwarded as sent", dialect)
+            return
+        flow.metadata.setdefault("inspector.client_body", flow.request.raw_content)
+        flow.request.content = json.dumps(body, ensure_ascii=False).encode()
+
+    # -- post-flight -----------------------------------------------------------------------
+
+    def postflight(
+        self, flow: http.HTTPFlow, state: FlowState, request: Request, ctx: RuleContext
+    ) -> None:
+        response = flow.response
+        assert response is not None
+        body = response.content or b""
+        streamed = wire.is_stream_response(response.headers.get("content-type"))
+        parsed: Response | None = (
+            wire.parse_stream(state.dialect, body)
+            if streamed
+            else wire.parse_response(state.dialect, body)
+        )
+        if parsed is None or response.status_code >= 400:
+            return
+        outcome = self.engine.postflight(request, parsed, ctx)
+        self.note(flow, outcome)
+        if outcome.response is None or outcome.response is parsed:
+            return
+        replaced = (
+            render.render_stream(state.dialect, outcome.response)
+            if streamed
+            else render_json(state.dialect, outcome.response)
+        )
+        if replaced is None:
+            log.warning(
+                "cannot render a %s response; the client gets the upstream's", state.dialect
+            )
+            return
+        flow.metadata[UPSTREAM_BODY] = body  # decoded: the encoding header goes below
+        response.headers.pop("content-encoding", None)
+        response.content = replaced
+        response.headers["x-proxy-verdict"] = outcome.verdict
+
+    # -- /__proxy/api/rules ---------------------------------------------------------------
+
+    async def api(self, flow: http.HTTPFlow) -> http.Response:
+        path = flow.request.path.partition("?")[0].rstrip("/")
+        method = flow.request.method
+        if method == "GET" and path == RULES_PATH:
+            return json_response(200, self.describe())
+        if method == "GET" and path == f"{RULES_PATH}/history":
+            versions = [self.current, *self.versions] if self.current["version"] else []
+            return json_response(200, {"versions": versions})
+        if method == "GET" and path == f"{RULES_PATH}/schema":
+            return json_response(200, rules_schema())
+        if method != "POST" or path not in (RULES_PATH, f"{RULES_PATH}/restore"):
+            return json_response(404, {"error": f"not found: {method} {path}"})
+        peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        if not is_loopback(peer):
+            return json_response(403, {"error": "rules can only be changed from this machine"})
+        try:
+            body = json.loads(flow.request.content or b"")
+        except ValueError as e:
+            return json_response(400, {"error": f"invalid JSON body: {e}"})
+        if path.endswith("/restore"):
+            version = body.get("version") if isinstance(body, dict) else None
+            found = [v for v in self.versions if v["version"] == version]
+            if not found:
+                return json_response(404, {"error": f"no stored version {version!r}"})
+            body, by = found[0]["document"], f"restore:{version}"
+        else:
+            by = flow.request.headers.get("x-proxy-user") or f"api:{peer}"
+        try:
+            Engine(body)
+        except InvalidConfig as e:
+            problems = [{"path": err.path, "message": err.message} for err in e.errors]
+            return json_response(400, {"error": "invalid rules document", "errors": problems})
+        stored = self.save(body, by, "db")
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(stored), timeout=10)
+        except Exception as e:  # noqa: BLE001 - running, but not stored: say so
+            return json_response(
+                200, {"ok": True, "stored": False, "warning": f"not stored: {e}", **self.describe()}
+            )
+        return json_response(200, {"ok": True, "stored": True, **self.describe()})
+
+    def describe(self) -> dict[str, Any]:
+        path = self.suite.config.rules_file
+        return {
+            "version": self.current["version"],
+            "updated_at": self.current["at"],
+            "updated_by": self.current["by"],
+            "source": self.source,
+            "document": self.current["document"],
+            "effective": self.engine.config,
+            "active": self.active,
+            "rules_file": str(path) if path else None,
+        }
+
+    def health(self) -> dict[str, Any]:
+        phases = self.engine.stats.summary()
+        return {
+            "version": self.current["version"],
+            "active": self.active,
+            "addon_errors": self.errors,
+            **phases,
+        }
+
+
+def block_response(dialect: str, stream: bool, outcome: Outcome) -> http.Response:
+    gate = outcome.gate
+    status = outcome.status or 400
+    message = f"Request blocked by rule '{gate.rule_id}': {gate.reason}"
+    reason = " ".join(gate.reason.split())[:200].encode("latin-1", "replace").decode("latin-1")
+    headers = {"x-proxy-block": gate.rule_id, "x-proxy-reason": reason}
+    if stream:
+        kind = "application/x-ndjson" if errors.family(dialect) == "ollama" else "text/event-stream"
+        body = errors.stream_error_event(dialect, status, message, code=gate.rule_id)
+        return http.Response.make(status, body, {"content-type": kind, **headers})
+    body = errors.error_body(dialect, status, message, code=gate.rule_id)
+    return http.Response.make(status, body, {"content-type": "application/json", **headers})
+
+
+def render_json(dialect: str, response: Response) -> bytes | None:
+    body = render.render_response(dialect, response)
+    return None if body is None else json.dumps(body, ensure_ascii=False).encode()
+
+
+def patch_model(raw: bytes | None, model: str | None) -> dict[str, Any] | None:
+    """For dialects with no renderer: a rewrite that only changed the model."""
+    try:
+        body = json.loads(raw or b"")
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "model" not in body or model is None:
+        return None
+    return {**body, "model": model}
+
+
+def is_loopback(ip: str) -> bool:
+    try:
+        return ip_address(ip.removeprefix("::ffff:")).is_loopback
+    except ValueError:
+        return False
+
+
+def json_response(status: int, doc: Any) -> http.Response:
+    return http.Response.make(
+        status, json.dumps(doc, indent=2).encode(), {"content-type": "application/json"}
+    )
+
+
+# -- storage (runs on the recorder's writer thread) -------------------------------------------
+
+
+def load_rules(db) -> dict[str, Any] | None:
+    try:
+        rows = {
+            r["key"]: r["value"]
+            for r in db.query(
+                "select key, value from settings where key in (?, ?)", [SETTINGS_KEY, HISTORY_KEY]
+            )
+        }
+    except sqlite3.OperationalError:
+        return None
+    if SETTINGS_KEY not in rows:
+        return None
+    return {
+        "current": json.loads(rows[SETTINGS_KEY]),
+        "history": json.loads(rows.get(HISTORY_KEY) or "[]"),
+    }
+
+
+def store_rules(db, entry: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    at = now_iso()
+    with db.conn:
+        db.execute(
+            "insert into settings (key, value, updated_at) values (?, ?, ?), (?, ?, ?) "
+            "on conflict(key) do update set value = excluded.value, updated_at = excluded.updated_at",
+            [SETTINGS_KEY, json.dumps(entry), at, HISTORY_KEY, json.dumps(history), at],
+        )
