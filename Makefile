@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 TOOLS  := .tools
 CLAUDE := $(TOOLS)/node_modules/.bin/claude
 CLAUDE_VERSION ?= 2.1.197
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run web test lint bench clean
 
@@ -19,17 +21,22 @@ $(CLAUDE):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error \
 		@anthropic-ai/claude-code@$(CLAUDE_VERSION)
 
+# Browser tests drive Debian's Chromium with Playwright (never `playwright install`).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
 run: $(STAMP)
 	$(BIN)/mitmdump --set confdir=certs -s addons/main.py
 
 web: $(STAMP)
 	$(BIN)/mitmweb --set confdir=certs -s addons/main.py
 
-test: $(STAMP) $(CLAUDE)
+test: $(STAMP) $(CLAUDE) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check addons rules datasette_plugins tests bench
+	$(BIN)/ruff check addons rules datasette_plugins tests bench scripts
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.overhead

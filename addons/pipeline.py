@@ -150,7 +150,7 @@ def usage_fields(response: Response, estimate_output: bool = False) -> dict[str,
 
 
 def response_fields(response: Response) -> dict[str, Any]:
-    calls = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls]
+    calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls]
     fields = usage_fields(response)
     fields.update(
         served_model=response.model,

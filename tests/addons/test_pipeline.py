@@ -123,7 +123,7 @@ def test_finish_row_carries_usage_tool_calls_and_served_model():
     assert (row["input_tokens"], row["output_tokens"]) == (30, 9)
     assert (row["cache_read_tokens"], row["cache_write_tokens"]) == (100, 5)
     assert row["tokens_estimated"] == 0 and row["stop_reason"] == "tool_use"
-    assert row["tool_calls"] == [{"name": "Bash", "arguments": '{"command":"ls"}'}]
+    assert row["tool_calls"] == [{"id": "toolu_1", "name": "Bash", "arguments": '{"command":"ls"}'}]
     assert row["client_app"] == "claude-code"  # begin-time fields travel with the finish
     assert seen == [row]
 
