@@ -151,3 +151,455 @@ def open_db(path: str | pathlib.Path, *, busy_timeout_ms: int = 5000) -> sqlite_
         db.close()
         raise
     return db
+
+
+# -- m002: what the UI reads -------------------------------------------------------------------
+#
+# Every UI list is served by an index, and nothing aggregates the whole requests table per call:
+#
+# - `requests_fts` (FTS5, external content over `requests`) indexes prompt_preview and
+#   response_text; its rowids are those of `requests`, kept in sync by triggers. A VACUUM keeps
+#   rowids of ordinary tables in practice; should they ever diverge, `rebuild_ui_tables` fixes it.
+# - `conversations` holds one summary row per conversation, `conversation_tags` the apps and
+#   models seen in each (for filtering); both are kept up to date incrementally by triggers.
+#   Deleting requests (retention) lowers counts and tokens and moves first/last times, but
+#   keeps `turns` (the highest turn seen) and the app/model/IP lists: recomputing those would
+#   read the whole conversation for every deleted row.
+# - `stats_hourly` and `stats_tools_hourly` roll finished requests up per hour (WITHOUT ROWID, so
+#   that a range of hours is one sequential read), so that stats over long windows read tens of
+#   thousands of rows instead of a million. Pending rows are not in
+#   them: a request counts once it finishes (or is abandoned).
+# - Composite `(column, started_at, other filter columns)` indexes let every equality filter of
+#   the requests list walk newest-first without a sort, checking the other filters in the index;
+#   they replace m001's single-column ones.
+
+# A request "failed": one definition for the error filter, its partial index and every counter.
+IS_ERROR = "(error IS NOT NULL OR status >= 400)"
+
+
+def _is_error(row: str) -> str:
+    return f"(CASE WHEN {row}.error IS NOT NULL OR {row}.status >= 400 THEN 1 ELSE 0 END)"
+
+
+def _hour(row: str) -> str:
+    return f"substr({row}.started_at, 1, 13) || ':00:00Z'"
+
+
+def _model(row: str) -> str:
+    return f"coalesce({row}.requested_model, {row}.served_model)"
+
+
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+_UI_TRIGGERS = (
+    "requests_fts_ai",
+    "requests_fts_ad",
+    "requests_fts_au",
+    "conversations_ai",
+    "conversations_au_same",
+    "conversations_au_out",
+    "conversations_au_in",
+    "conversations_ad",
+    "stats_ai",
+    "stats_au_sub",
+    "stats_au_add",
+    "stats_ad",
+)
+
+
+def _conversation_add(row: str) -> str:
+    """Statements adding request `row` to its conversation's summary (which may not exist)."""
+    model = _model(row)
+    tokens = ", ".join(f"coalesce({row}.{t}, 0)" for t in _TOKENS)
+    token_updates = ", ".join(f"{t} = {t} + excluded.{t}" for t in _TOKENS)
+    return f"""
+        INSERT INTO conversations (
+            conversation_id, session_id, parent_conversation_id, first_at, last_at, turns,
+            requests, client_apps, models, client_ips, {", ".join(_TOKENS)}, errors, preview
+        ) VALUES (
+            {row}.conversation_id, {row}.session_id, {row}.parent_conversation_id,
+            {row}.started_at, {row}.started_at, coalesce({row}.turn_index, 0), 1,
+            CASE WHEN {row}.client_app IS NULL THEN '[]' ELSE json_array({row}.client_app) END,
+            CASE WHEN {model} IS NULL THEN '[]' ELSE json_array({model}) END,
+            CASE WHEN {row}.client_ip IS NULL OR {row}.client_ip = '' THEN '[]'
+                 ELSE json_array({row}.client_ip) END,
+            {tokens}, {_is_error(row)}, substr({row}.prompt_preview, 1, 300)
+        )
+        ON CONFLICT (conversation_id) DO UPDATE SET
+            session_id = coalesce(session_id, excluded.session_id),
+            parent_conversation_id = coalesce(parent_conversation_id,
+                                              excluded.parent_conversation_id),
+            preview = CASE WHEN first_at IS NULL OR excluded.first_at < first_at
+                           THEN coalesce(excluded.preview, preview) ELSE preview END,
+            first_at = CASE WHEN first_at IS NULL OR excluded.first_at < first_at
+                            THEN excluded.first_at ELSE first_at END,
+            last_at = CASE WHEN last_at IS NULL OR excluded.last_at > last_at
+                           THEN excluded.last_at ELSE last_at END,
+            turns = max(turns, excluded.turns),
+            requests = requests + 1,
+            {_list_add("client_apps", f"{row}.client_app")},
+            {_list_add("models", model)},
+            {_list_add("client_ips", f"{row}.client_ip")},
+            {token_updates},
+            errors = errors + excluded.errors;
+        {_tags_add(row)}
+    """
+
+
+def _list_add(column: str, value: str) -> str:
+    return (
+        f"{column} = CASE WHEN {value} IS NULL OR {value} = '' OR EXISTS "
+        f"(SELECT 1 FROM json_each(conversations.{column}) WHERE value = {value}) "
+        f"THEN {column} ELSE json_insert({column}, '$[#]', {value}) END"
+    )
+
+
+def _tags_add(row: str) -> str:
+    # An upsert, not INSERT OR IGNORE: inside a trigger the outer statement's conflict policy
+    # would override OR IGNORE.
+    return f"""
+        INSERT INTO conversation_tags (kind, value, conversation_id)
+        SELECT 'app', {row}.client_app, {row}.conversation_id WHERE {row}.client_app IS NOT NULL
+        ON CONFLICT DO NOTHING;
+        INSERT INTO conversation_tags (kind, value, conversation_id)
+        SELECT 'model', {_model(row)}, {row}.conversation_id WHERE {_model(row)} IS NOT NULL
+        ON CONFLICT DO NOTHING;
+    """
+
+
+def _conversation_remove(row: str) -> str:
+    """Statements taking request `row` (no longer in `requests`) out of its conversation."""
+    token_updates = ", ".join(f"{t} = {t} - coalesce({row}.{t}, 0)" for t in _TOKENS)
+    cid = f"{row}.conversation_id"
+    return f"""
+        UPDATE conversations SET
+            requests = requests - 1,
+            {token_updates},
+            errors = errors - {_is_error(row)},
+            first_at = (SELECT min(started_at) FROM requests WHERE conversation_id = {cid}),
+            last_at = (SELECT max(started_at) FROM requests WHERE conversation_id = {cid}),
+            preview = (SELECT substr(prompt_preview, 1, 300) FROM requests
+                       WHERE conversation_id = {cid} ORDER BY started_at LIMIT 1)
+        WHERE conversation_id = {cid};
+        DELETE FROM conversation_tags WHERE conversation_id = {cid} AND conversation_id IN
+            (SELECT conversation_id FROM conversations
+             WHERE conversation_id = {cid} AND requests <= 0);
+        DELETE FROM conversations WHERE conversation_id = {cid} AND requests <= 0;
+    """
+
+
+def _stats_change(row: str, sign: str) -> str:
+    """Statements adding (`sign` "+") or subtracting ("-") a finished request in the rollups."""
+    values = ", ".join(f"{sign}coalesce({row}.{t}, 0)" for t in _TOKENS)
+    updates = ", ".join(f"{t} = {t} + excluded.{t}" for t in _TOKENS)
+    latency = f"{sign}coalesce({row}.latency_ms, 0)"
+    latency_n = f"{sign}({row}.latency_ms IS NOT NULL)"
+    error = f"{sign}{_is_error(row)}"
+    key = (
+        f"{_hour(row)}, coalesce({_model(row)}, ''), coalesce({row}.client_app, ''), "
+        f"coalesce({row}.client_ip, ''), coalesce({row}.upstream, '')"
+    )
+    statements = f"""
+        INSERT INTO stats_hourly (hour, model, client_app, client_ip, upstream, requests, errors,
+                                  {", ".join(_TOKENS)}, latency_ms_sum, latency_n)
+        VALUES ({key}, {sign}1, {error}, {values}, {latency}, {latency_n})
+        ON CONFLICT (hour, model, client_app, client_ip, upstream) DO UPDATE SET
+            requests = requests + excluded.requests,
+            errors = errors + excluded.errors,
+            {updates},
+            latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+            latency_n = latency_n + excluded.latency_n;
+        INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
+        SELECT {_hour(row)}, value, {sign}1, 0, 0 FROM json_each(
+            CASE WHEN json_valid({row}.tools_offered) THEN {row}.tools_offered ELSE '[]' END)
+        WHERE type = 'text'
+        ON CONFLICT (hour, tool) DO UPDATE SET offered = offered + excluded.offered;
+        INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
+        SELECT {_hour(row)}, json_extract(value, '$.name'), 0, {sign}count(*),
+               {sign}count(*) * {_is_error(row)}
+        FROM json_each(
+            CASE WHEN json_valid({row}.tool_calls) THEN {row}.tool_calls ELSE '[]' END)
+        WHERE json_extract(value, '$.name') IS NOT NULL
+        GROUP BY json_extract(value, '$.name')
+        ON CONFLICT (hour, tool) DO UPDATE SET
+            called = called + excluded.called, errors = errors + excluded.errors;
+    """
+    if sign == "-":
+        statements += f"""
+        DELETE FROM stats_hourly WHERE hour = {_hour(row)} AND requests <= 0
+            AND model = coalesce({_model(row)}, '')
+            AND client_app = coalesce({row}.client_app, '')
+            AND client_ip = coalesce({row}.client_ip, '')
+            AND upstream = coalesce({row}.upstream, '');
+        DELETE FROM stats_tools_hourly WHERE hour = {_hour(row)} AND offered <= 0 AND called <= 0;
+        """
+    return statements
+
+
+def create_ui_triggers(db: sqlite_utils.Database) -> None:
+    """The triggers that keep the FTS index, conversation summaries and rollups in sync."""
+    _token_deltas = ", ".join(
+        f"{t} = {t} + coalesce(new.{t}, 0) - coalesce(old.{t}, 0)" for t in _TOKENS
+    )
+    finished_new = "new.state IS NOT 'pending' AND new.started_at IS NOT NULL"
+    finished_old = "old.state IS NOT 'pending' AND old.started_at IS NOT NULL"
+    statements = [
+        """
+        CREATE TRIGGER requests_fts_ai AFTER INSERT ON requests BEGIN
+            INSERT INTO requests_fts (rowid, prompt_preview, response_text)
+            VALUES (new.rowid, new.prompt_preview, new.response_text);
+        END
+        """,
+        """
+        CREATE TRIGGER requests_fts_ad AFTER DELETE ON requests BEGIN
+            INSERT INTO requests_fts (requests_fts, rowid, prompt_preview, response_text)
+            VALUES ('delete', old.rowid, old.prompt_preview, old.response_text);
+        END
+        """,
+        """
+        CREATE TRIGGER requests_fts_au AFTER UPDATE OF prompt_preview, response_text ON requests
+        BEGIN
+            INSERT INTO requests_fts (requests_fts, rowid, prompt_preview, response_text)
+            VALUES ('delete', old.rowid, old.prompt_preview, old.response_text);
+            INSERT INTO requests_fts (rowid, prompt_preview, response_text)
+            VALUES (new.rowid, new.prompt_preview, new.response_text);
+        END
+        """,
+        f"""
+        CREATE TRIGGER conversations_ai AFTER INSERT ON requests
+        WHEN new.conversation_id IS NOT NULL BEGIN
+            {_conversation_add("new")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER conversations_au_same AFTER UPDATE ON requests
+        WHEN new.conversation_id IS NOT NULL AND new.conversation_id IS old.conversation_id BEGIN
+            UPDATE conversations SET
+                {_token_deltas},
+                errors = errors + {_is_error("new")} - {_is_error("old")},
+                turns = max(turns, coalesce(new.turn_index, 0)),
+                session_id = coalesce(session_id, new.session_id),
+                parent_conversation_id = coalesce(parent_conversation_id,
+                                                  new.parent_conversation_id),
+                {_list_add("client_apps", "new.client_app")},
+                {_list_add("models", _model("new"))},
+                {_list_add("client_ips", "new.client_ip")}
+            WHERE conversation_id = new.conversation_id;
+            {_tags_add("new")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER conversations_au_out AFTER UPDATE OF conversation_id ON requests
+        WHEN old.conversation_id IS NOT NULL AND new.conversation_id IS NOT old.conversation_id
+        BEGIN
+            {_conversation_remove("old")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER conversations_au_in AFTER UPDATE OF conversation_id ON requests
+        WHEN new.conversation_id IS NOT NULL AND new.conversation_id IS NOT old.conversation_id
+        BEGIN
+            {_conversation_add("new")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER conversations_ad AFTER DELETE ON requests
+        WHEN old.conversation_id IS NOT NULL BEGIN
+            {_conversation_remove("old")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER stats_ai AFTER INSERT ON requests WHEN {finished_new} BEGIN
+            {_stats_change("new", "+")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER stats_au_sub AFTER UPDATE ON requests WHEN {finished_old} BEGIN
+            {_stats_change("old", "-")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER stats_au_add AFTER UPDATE ON requests WHEN {finished_new} BEGIN
+            {_stats_change("new", "+")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER stats_ad AFTER DELETE ON requests WHEN {finished_old} BEGIN
+            {_stats_change("old", "-")}
+        END
+        """,
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+def drop_ui_triggers(db: sqlite_utils.Database) -> None:
+    """For bulk loads: drop the sync triggers, load, then `rebuild_ui_tables` and recreate them."""
+    for name in _UI_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def rebuild_ui_tables(db: sqlite_utils.Database) -> None:
+    """Recompute the FTS index, conversation summaries and rollups from `requests`."""
+    db.execute("INSERT INTO requests_fts (requests_fts) VALUES ('rebuild')")
+    for table in ("conversations", "conversation_tags", "stats_hourly", "stats_tools_hourly"):
+        db.execute(f"DELETE FROM {table}")
+    sums = ", ".join(f"coalesce(sum({t}), 0)" for t in _TOKENS)
+    db.execute(
+        f"""
+        INSERT INTO conversations (
+            conversation_id, session_id, parent_conversation_id, first_at, last_at, turns,
+            requests, client_apps, models, client_ips, {", ".join(_TOKENS)}, errors, preview
+        )
+        SELECT conversation_id, max(session_id), max(parent_conversation_id),
+               min(started_at), max(started_at), coalesce(max(turn_index), 0), count(*),
+               coalesce(json_group_array(DISTINCT client_app)
+                        FILTER (WHERE client_app IS NOT NULL), '[]'),
+               coalesce(json_group_array(DISTINCT {_model("requests")})
+                        FILTER (WHERE {_model("requests")} IS NOT NULL), '[]'),
+               coalesce(json_group_array(DISTINCT client_ip)
+                        FILTER (WHERE client_ip IS NOT NULL AND client_ip != ''), '[]'),
+               {sums}, sum({_is_error("requests")}), NULL
+        FROM requests WHERE conversation_id IS NOT NULL GROUP BY conversation_id
+        """
+    )
+    db.execute(
+        """
+        UPDATE conversations SET preview = (
+            SELECT substr(prompt_preview, 1, 300) FROM requests
+            WHERE requests.conversation_id = conversations.conversation_id
+            ORDER BY started_at LIMIT 1)
+        """
+    )
+    db.execute(
+        f"""
+        INSERT OR IGNORE INTO conversation_tags (kind, value, conversation_id)
+        SELECT DISTINCT 'app', client_app, conversation_id FROM requests
+        WHERE conversation_id IS NOT NULL AND client_app IS NOT NULL
+        UNION
+        SELECT DISTINCT 'model', {_model("requests")}, conversation_id FROM requests
+        WHERE conversation_id IS NOT NULL AND {_model("requests")} IS NOT NULL
+        """
+    )
+    finished = "state IS NOT 'pending' AND started_at IS NOT NULL"
+    db.execute(
+        f"""
+        INSERT INTO stats_hourly (hour, model, client_app, client_ip, upstream, requests, errors,
+                                  {", ".join(_TOKENS)}, latency_ms_sum, latency_n)
+        SELECT {_hour("requests")}, coalesce({_model("requests")}, ''),
+               coalesce(client_app, ''), coalesce(client_ip, ''), coalesce(upstream, ''),
+               count(*), sum({_is_error("requests")}), {sums},
+               coalesce(sum(latency_ms), 0), count(latency_ms)
+        FROM requests WHERE {finished}
+        GROUP BY 1, 2, 3, 4, 5
+        """
+    )
+    db.execute(
+        f"""
+        INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
+        SELECT hour, tool, sum(offered), sum(called), sum(errors) FROM (
+            SELECT {_hour("requests")} AS hour, j.value AS tool, 1 AS offered, 0 AS called,
+                   0 AS errors
+            FROM requests, json_each(CASE WHEN json_valid(tools_offered)
+                                          THEN tools_offered ELSE '[]' END) AS j
+            WHERE {finished} AND tools_offered IS NOT NULL AND j.type = 'text'
+            UNION ALL
+            SELECT {_hour("requests")}, json_extract(j.value, '$.name'), 0, 1,
+                   {_is_error("requests")}
+            FROM requests, json_each(CASE WHEN json_valid(tool_calls)
+                                          THEN tool_calls ELSE '[]' END) AS j
+            WHERE {finished} AND tool_calls IS NOT NULL
+              AND json_extract(j.value, '$.name') IS NOT NULL
+        ) GROUP BY hour, tool
+        """
+    )
+
+
+@migrations()
+def m002_ui_search_summaries_rollups(db: sqlite_utils.Database) -> None:
+    for name in ("state", "requested_model", "client_app", "status"):
+        db.execute(f"DROP INDEX IF EXISTS idx_requests_{name}")
+    # Each filter index ends with the other filter columns, so that a combination of filters
+    # (app and model and status...) is checked in the index without reading the row.
+    filters = ("requested_model", "client_app", "status", "verdict", "state")
+    for name, lead in (
+        ("model_started", "requested_model"),
+        ("app_started", "client_app"),
+        ("state_started", "state"),
+        ("verdict_started", "verdict"),
+        ("status_class_started", "status / 100"),
+    ):
+        rest = ", ".join(c for c in filters if c != lead)
+        db.execute(f"CREATE INDEX idx_requests_{name} ON requests ({lead}, started_at, {rest})")
+    db.execute(
+        f"CREATE INDEX idx_requests_errors ON requests (started_at, {', '.join(filters)}) "
+        f"WHERE {IS_ERROR}"
+    )
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE requests_fts USING fts5(
+            prompt_preview, response_text, content='requests', content_rowid='rowid'
+        )
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TABLE conversations (
+            conversation_id TEXT PRIMARY KEY,
+            session_id TEXT,
+            parent_conversation_id TEXT,
+            first_at TEXT,
+            last_at TEXT,
+            turns INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            client_apps TEXT NOT NULL DEFAULT '[]',
+            models TEXT NOT NULL DEFAULT '[]',
+            client_ips TEXT NOT NULL DEFAULT '[]',
+            {", ".join(f"{t} INTEGER NOT NULL DEFAULT 0" for t in _TOKENS)},
+            errors INTEGER NOT NULL DEFAULT 0,
+            preview TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_conversations_last_at ON conversations (last_at)")
+    db.execute(
+        """
+        CREATE TABLE conversation_tags (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            PRIMARY KEY (kind, value, conversation_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TABLE stats_hourly (
+            hour TEXT NOT NULL,
+            model TEXT NOT NULL,
+            client_app TEXT NOT NULL,
+            client_ip TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            {", ".join(f"{t} INTEGER NOT NULL DEFAULT 0" for t in _TOKENS)},
+            latency_ms_sum REAL NOT NULL DEFAULT 0,
+            latency_n INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, model, client_app, client_ip, upstream)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE stats_tools_hourly (
+            hour TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            offered INTEGER NOT NULL DEFAULT 0,
+            called INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, tool)
+        ) WITHOUT ROWID
+        """
+    )
+    rebuild_ui_tables(db)
+    create_ui_triggers(db)
