@@ -12,6 +12,7 @@ the traffic goes on untouched.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import OrderedDict, deque
@@ -25,7 +26,7 @@ from addons import replies, wire
 from addons.config import Config
 from addons.pipeline import Begin, Finish, Pipeline, Progress, usage_fields
 from addons.routing import ROUTE, Route
-from addons.wire import errors
+from addons.wire import errors, translate
 from addons.wire.decode import Decoder
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,43 @@ THREAD = "inspector.thread"  # its conversation thread, likewise
 VERDICT = "inspector.verdict"  # the combined verdict of the rules
 VERDICTS = "inspector.verdicts"  # every verdict, for the audit log
 UPSTREAM_BODY = "inspector.upstream_body"  # the upstream's body, when the client got another
+BRIDGE = "inspector.bridge"  # a Bridge: the client and the upstream speak different dialects
+CLIENT_BODY = "inspector.client_body"  # what the client sent, when a rule sent something else
+
+
+@dataclass(slots=True)
+class Bridge:
+    """A bridged exchange: what the client speaks, what the upstream speaks, how to answer."""
+
+    direction: str  # "anthropic_to_openai" | "openai_to_anthropic"
+    client_dialect: str
+    upstream_dialect: str
+    model: str | None  # the model the client asked for, named in translated responses
+    input_tokens: int = 0  # an estimate for the translated stream's first event
+    include_usage: bool = False  # the OpenAI client asked for a usage chunk
+
+    def stream_translator(self) -> translate.StreamTranslator:
+        if self.direction == "anthropic_to_openai":
+            return translate.OpenAIToAnthropicStream(
+                model=self.model, input_tokens=self.input_tokens
+            )
+        return translate.AnthropicToOpenAIStream(model=self.model, include_usage=self.include_usage)
+
+    def translate_body(self, body: bytes, status: int) -> bytes | None:
+        """A whole upstream response (or error) in the client's dialect; None if not JSON."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        if self.direction == "anthropic_to_openai":
+            out = translate.openai_to_anthropic_response(doc, model=self.model, status=status)
+        else:
+            out = translate.anthropic_to_openai_response(doc, model=self.model, status=status)
+        return json.dumps(out, ensure_ascii=False).encode()
+
+
 PROGRESS_INTERVAL_S = 0.25
 
 
@@ -61,6 +99,7 @@ class StreamTap:
         "max_keep",
         "next_progress",
         "pipeline",
+        "translator",
         "truncated",
     )
 
@@ -71,8 +110,10 @@ class StreamTap:
         content_encoding: str | None,
         pipeline: Pipeline,
         max_keep: int,
+        translator: translate.StreamTranslator | None = None,
     ) -> None:
         self.flow_id = flow_id
+        self.translator = translator  # bridged: the client gets this translation instead
         self.pipeline = pipeline
         self.decoder = Decoder.for_encoding(content_encoding)
         self.accumulator = wire.stream_accumulator(dialect) if dialect else None
@@ -89,12 +130,20 @@ class StreamTap:
     def __call__(self, data: bytes) -> bytes | list[bytes]:
         if not data:
             # End of stream. An empty bytes chunk would end a chunked body early: send nothing.
-            self.watch(self.decoder.flush(), final=True)
-            return []
+            plain = self.decoder.flush()
+            self.watch(plain, final=True)
+            if self.translator is None:
+                return []
+            tail = self.translator.feed(plain) + self.translator.finish()
+            return [tail] if tail else []
         self.bytes += len(data)
         self.last_activity = time.monotonic()
-        self.watch(self.decoder.feed(data))
-        return data
+        plain = self.decoder.feed(data)
+        self.watch(plain)
+        if self.translator is None:
+            return data
+        out = self.translator.feed(plain)
+        return out if out else []
 
     def watch(self, plain: bytes, final: bool = False) -> None:
         if self.failed:
@@ -148,7 +197,8 @@ class RequestTap:
 class FlowState:
     id: str
     route: Route
-    dialect: str | None
+    dialect: str | None  # the client's
+    path: str = ""  # as the client sent it, before any rule or bridge changed it
     overhead: float = 0.0  # seconds spent in this addon's hooks for the flow
     request_tap: RequestTap | None = None
     tap: StreamTap | None = None
@@ -200,7 +250,8 @@ class Capture:
         if route is None or STATE in flow.metadata:
             return
         started = time.perf_counter()
-        state = FlowState(flow.id, route, wire.detect(flow.request.method, flow.request.path))
+        path = flow.request.path
+        state = FlowState(flow.id, route, wire.detect(flow.request.method, path), path)
         if flow.request.stream:
             # mitmproxy streams bodies over max_body_bytes (stream_large_bodies): count them only.
             state.request_tap = RequestTap()
@@ -223,12 +274,13 @@ class Capture:
                 method=request.method,
                 scheme=request.scheme,
                 host=request.pretty_host,
-                path=request.path,
+                path=state.path,
                 upstream=state.route.upstream,
                 upstream_url=state.route.url,
                 peer_ip=flow.client_conn.peername[0] if flow.client_conn.peername else "",
                 headers=request.headers.fields,
-                body=None if tap else request.raw_content,
+                body=None if tap else flow.metadata.get(CLIENT_BODY, request.raw_content),
+                upstream_body=request.raw_content if CLIENT_BODY in flow.metadata else None,
                 body_size=tap.bytes if tap else None,
                 request=flow.metadata.get(REQUEST),
                 thread=flow.metadata.get(THREAD),
@@ -246,8 +298,23 @@ class Capture:
         started = time.perf_counter()
         state.headers_deadline = None
         response = flow.response
+        bridge: Bridge | None = flow.metadata.get(BRIDGE)
         if HOLD in flow.metadata or response.raw_content is not None:
             pass  # held whole for the rules, or made by the suite itself: nothing streams
+        elif bridge is not None:
+            if wire.is_stream_response(response.headers.get("content-type", "")):
+                state.tap = StreamTap(
+                    flow.id,
+                    bridge.upstream_dialect,
+                    response.headers.get("content-encoding"),
+                    self.pipeline,
+                    self.config.max_body_bytes,
+                    bridge.stream_translator(),
+                )
+                for header in ("content-encoding", "content-length"):
+                    response.headers.pop(header, None)  # the client gets plain translated events
+                response.stream = state.tap
+            # else: buffered whole and translated in the response hook
         elif response.stream or wire.is_stream_response(response.headers.get("content-type", "")):
             streams_events = not response.stream  # True: mitmproxy streams it for its size
             state.tap = StreamTap(
@@ -265,6 +332,9 @@ class Capture:
         if state is None or state.done:
             return
         started = time.perf_counter()
+        bridge: Bridge | None = flow.metadata.get(BRIDGE)
+        if bridge is not None and state.tap is None and flow.response.raw_content is not None:
+            translate_whole(flow, bridge)
         error = state.timed_out
         tap = state.tap
         if tap is not None:
@@ -285,6 +355,11 @@ class Capture:
         else:
             status = 502
             message = f"upstream {state.route.upstream} ({state.route.url}) failed: {reason}"
+        tap = state.tap
+        if tap is not None and tap.translator is not None:
+            trailer = tap.translator.fail(message, status)  # closes the translated stream
+        else:
+            trailer = errors.stream_error_event(state.dialect, status, message)
         if not client_gone:
             replies.register(
                 flow,
@@ -292,7 +367,7 @@ class Capture:
                     status=status,
                     content_type="application/json",
                     body=errors.error_body(state.dialect, status, message, "upstream_error"),
-                    trailer=errors.stream_error_event(state.dialect, status, message),
+                    trailer=trailer,
                 ),
             )
         if flow.response is not None:
@@ -349,6 +424,9 @@ class Capture:
                 overhead_ms=overhead_ms,
                 verdict=flow.metadata.get(VERDICT, "allow"),
                 verdicts=flow.metadata.get(VERDICTS, ()),
+                response_dialect=bridge.upstream_dialect
+                if (bridge := flow.metadata.get(BRIDGE))
+                else None,
             )
         )
         if self.keep_marks:
@@ -406,6 +484,21 @@ class Capture:
         flow.marked = ":robot:"
         flow.comment = summary_line(row)
         ctx.master.addons.trigger(UpdateHook([flow]))
+
+
+def translate_whole(flow: http.HTTPFlow, bridge: Bridge) -> None:
+    """A buffered bridged response: the client gets it in its own dialect, the row keeps the
+    upstream's."""
+    response = flow.response
+    assert response is not None
+    upstream = response.get_content(strict=False) or b""
+    translated = bridge.translate_body(upstream, response.status_code)
+    if translated is None:
+        return  # not JSON: pass it on as it came
+    flow.metadata[UPSTREAM_BODY] = upstream
+    response.headers.pop("content-encoding", None)
+    response.content = translated
+    response.headers["content-type"] = "application/json"
 
 
 def incomplete_stream(tap: StreamTap) -> str | None:

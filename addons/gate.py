@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -31,10 +32,10 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from addons import clients, wire
-from addons.capture import STATE, FlowState
+from addons.capture import BRIDGE, CLIENT_BODY, STATE, Bridge, FlowState
 from addons.pipeline import decode
 from addons.routing import Route, point_at
-from addons.wire import errors, render
+from addons.wire import errors, render, translate
 from addons.wire.model import Request, Response
 from rules.base import BLOCK, HistoryItem, RuleContext
 from rules.engine import Engine, InvalidConfig, Outcome
@@ -204,6 +205,10 @@ class Gate:
         if outcome.verdict == BLOCK:
             flow.response = block_response(state.dialect, request.stream, outcome)
             return
+        bridged = next((v for v in outcome.verdicts if v.rule_id == "protocol_bridge"), None)
+        if bridged is not None:
+            self.bridge(flow, state, outcome.request, bridged.details)
+            return
         if outcome.context.upstream != ctx.upstream:
             self.reroute(flow, state, outcome.context.upstream)
         if outcome.request is not request:
@@ -260,8 +265,60 @@ class Gate:
         if body is None:
             log.warning("cannot render a rewritten %s request; forwarded as sent", dialect)
             return
-        flow.metadata.setdefault("inspector.client_body", flow.request.raw_content)
+        flow.metadata.setdefault(CLIENT_BODY, flow.request.raw_content)
         flow.request.content = json.dumps(body, ensure_ascii=False).encode()
+
+    def bridge(
+        self, flow: http.HTTPFlow, state: FlowState, request: Request, details: dict[str, Any]
+    ) -> None:
+        """Send the request to an upstream that speaks the other dialect (protocol_bridge)."""
+        upstream = self.suite.config.upstreams.get(details["upstream"])
+        if upstream is None:
+            message = f"protocol_bridge: no upstream {details['upstream']!r} in mitm.toml"
+            flow.response = http.Response.make(
+                502, errors.error_body(state.dialect, 502, message), JSON_HEADERS
+            )
+            return
+        if details["path"] is None:  # count_tokens for a model the Anthropic API does not serve
+            count = translate.count_tokens(request)
+            flow.response = json_response(200, {"input_tokens": count})
+            return
+        headers = flow.request.headers
+        if details["direction"] == "anthropic_to_openai":
+            body, dropped = translate.anthropic_request_to_openai(request)
+            for name in ANTHROPIC_HEADERS:
+                headers.pop(name, None)
+            key = os.environ.get(f"{upstream.name.upper()}_API_KEY")
+            if key:
+                headers["authorization"] = f"Bearer {key}"
+            bridge = Bridge(
+                details["direction"],
+                "anthropic",
+                "openai_chat",
+                request.model,
+                input_tokens=translate.count_tokens(request),
+            )
+        else:
+            body, dropped = translate.openai_request_to_anthropic(request)
+            bearer = headers.pop("authorization", "").removeprefix("Bearer ").strip()
+            headers["x-api-key"] = os.environ.get("ANTHROPIC_API_KEY") or bearer
+            headers.setdefault("anthropic-version", "2023-06-01")
+            options = request.params.get("stream_options") or request.extra.get("stream_options")
+            bridge = Bridge(
+                details["direction"],
+                "openai_chat",
+                "anthropic",
+                request.model,
+                include_usage=isinstance(options, dict) and options.get("include_usage") is True,
+            )
+        details["dropped"] = dropped
+        flow.metadata.setdefault(CLIENT_BODY, flow.request.raw_content)
+        headers.pop("content-encoding", None)
+        flow.request.content = json.dumps(body, ensure_ascii=False).encode()
+        flow.request.path = details["path"]
+        point_at(flow.request, upstream)
+        state.route = Route(state.route.listener, upstream.name, upstream.url)
+        flow.metadata[BRIDGE] = bridge
 
     # -- post-flight -----------------------------------------------------------------------
 
@@ -364,6 +421,16 @@ class Gate:
         }
 
 
+JSON_HEADERS = {"content-type": "application/json"}
+# What an OpenAI-compatible server must not receive from an Anthropic client.
+ANTHROPIC_HEADERS = (
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+)
+
+
 def block_response(dialect: str, stream: bool, outcome: Outcome) -> http.Response:
     gate = outcome.gate
     status = outcome.status or 400
@@ -433,6 +500,7 @@ def store_rules(db, entry: dict[str, Any], history: list[dict[str, Any]]) -> Non
     with db.conn:
         db.execute(
             "insert into settings (key, value, updated_at) values (?, ?, ?), (?, ?, ?) "
-            "on conflict(key) do update set value = excluded.value, updated_at = excluded.updated_at",
+            "on conflict(key) do update set value = excluded.value, "
+            "updated_at = excluded.updated_at",
             [SETTINGS_KEY, json.dumps(entry), at, HISTORY_KEY, json.dumps(history), at],
         )

@@ -48,6 +48,7 @@ class Begin:
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes | None
     body_size: int | None = None  # when the body was streamed through instead of buffered
+    upstream_body: bytes | None = None  # what the upstream got, when a rule or bridge changed it
     request: Request | None = None  # when a rule already parsed it in the event loop
     thread: threads.Thread | None = None  # likewise its conversation thread
 
@@ -75,6 +76,7 @@ class Finish:
     overhead_ms: float | None = None
     verdict: str = "allow"
     verdicts: Sequence[dict[str, Any]] = ()  # every rule verdict, in order
+    response_dialect: str | None = None  # bridged: the upstream's dialect, not the client's
 
 
 @dataclass(slots=True)
@@ -277,7 +279,9 @@ class Pipeline:
                 row = self.finish(job, context)
                 self.recorder.finish(row, job.body and self.decoded(job), job.stream_body)
                 if job.verdicts:
-                    self.recorder.verdicts(job.id, [dict(v, at=row["ended_at"]) for v in job.verdicts])
+                    self.recorder.verdicts(
+                        job.id, [dict(v, at=row["ended_at"]) for v in job.verdicts]
+                    )
                 for callback in self.counters.summaries:
                     try:
                         callback(row)
@@ -335,7 +339,7 @@ class Pipeline:
 
     def finish(self, job: Finish, context: Context | None) -> dict[str, Any]:
         row = dict(context.row) if context else {"id": job.id, "verdict": job.verdict}
-        dialect = context.dialect if context else None
+        dialect = job.response_dialect or (context.dialect if context else None)
         content_type = next(
             (v.decode("latin-1") for k, v in job.headers if k.lower() == b"content-type"), ""
         )

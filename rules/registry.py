@@ -32,6 +32,7 @@ from . import (
     loop_detector,
     model_router,
     ollama_options,
+    protocol_bridge,
     schema_validator,
     tool_args_autofix,
     tool_failure_breaker,
@@ -43,6 +44,7 @@ from .base import Rule
 # protocol_bridge goes after model_router and shadow_router first, when they come.
 RULES: tuple[Rule, ...] = (
     model_router.RULE,
+    protocol_bridge.RULE,
     ollama_options.RULE,
     tool_pruner.RULE,
     context_overflow_guard.RULE,

@@ -17,6 +17,7 @@ errs high, since a count that is too low keeps Claude Code from compacting in ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -152,7 +153,18 @@ def anthropic_to_openai_request(
     A streaming request asks for `stream_options.include_usage`, so the final usage can be
     reported in Anthropic's `message_delta`.
     """
-    req = anthropic.parse_request(body)
+    return anthropic_request_to_openai(
+        anthropic.parse_request(body),
+        target_model=target_model,
+        strip_billing_header=strip_billing_header,
+    )
+
+
+def anthropic_request_to_openai(
+    req: Request, *, target_model: str | None = None, strip_billing_header: bool = True
+) -> Translated:
+    """A parsed Anthropic request (as rules left it) as an OpenAI Chat Completions body."""
+    req = dataclasses.replace(req, params=dict(req.params))  # the caller's stays as it was
     dropped: list[str] = []
     first = req.system[0] if req.system else None
     if strip_billing_header and first and first.type == TEXT:
@@ -196,8 +208,23 @@ def openai_to_anthropic_request(
     thinking budget when `reasoning_effort` turns thinking on.
     """
     req = openai_chat.parse_request(body)
-    dropped: list[str] = []
     offset = len(as_list(body.get("messages"))) - len(req.messages)  # leading system messages
+    return openai_request_to_anthropic(
+        req, target_model=target_model, default_max_tokens=default_max_tokens, offset=offset
+    )
+
+
+def openai_request_to_anthropic(
+    req: Request,
+    *,
+    target_model: str | None = None,
+    default_max_tokens: int | None = None,
+    offset: int = 0,
+) -> Translated:
+    """A parsed OpenAI Chat request (as rules left it) as an Anthropic Messages body; `offset`
+    is the number of leading system messages, for the paths in the dropped list."""
+    req = dataclasses.replace(req)  # the caller's stays as it was
+    dropped: list[str] = []
     for i, m in enumerate(req.messages):
         path = f"messages[{i + offset}]"
         if isinstance(m.raw, dict):

@@ -1,4 +1,4 @@
-"""Bad input and faults: traffic is never broken by the inspector, and every row says what happened."""
+"""Bad input and faults: traffic is never broken by the inspector; every row says what happened."""
 
 from __future__ import annotations
 

@@ -190,7 +190,10 @@ def test_ollama_client_streaming_chat(proxy):
 
 
 def test_gemini_sse_stream(proxy):
-    url = f"{proxy.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=AIzaSECRETKEY123456"
+    url = (
+        f"{proxy.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+        "?alt=sse&key=AIzaSECRETKEY123456"
+    )
     body = {"contents": [{"role": "user", "parts": [{"text": "gem"}]}]}
     with httpx.stream("POST", url, json=body) as response:
         raw = response.read().decode()

@@ -22,7 +22,7 @@ def test_terminal_shows_one_readable_line_per_exchange(proxy):
         assert part in line
     assert "→" in line  # tokens in→out
     # mitmproxy's own flow dump and connection chatter are replaced by that line.
-    assert not any("<< 200 OK" in l or "client connect" in l for l in proxy.lines)
+    assert not any("<< 200 OK" in out or "client connect" in out for out in proxy.lines)
 
 
 def test_quiet_option_turns_the_log_off(make_proxy):
@@ -31,7 +31,7 @@ def test_quiet_option_turns_the_log_off(make_proxy):
     proxy.wait_rows()
     ask(proxy, "second")
     proxy.wait_rows(2)
-    assert not any("anthropic-python" in l for l in proxy.lines)
+    assert not any("anthropic-python" in out for out in proxy.lines)
 
 
 def test_mitmweb_marks_and_comments_llm_flows(make_proxy):

@@ -200,7 +200,9 @@ def test_a_changed_upstream_reaches_later_rules():
         "ollama_options": {"enabled": True, "defaults": {"num_ctx": 8192}},
     }
     out = Engine(doc).preflight(request("openai_chat", [user("hi")]), context("openai_chat"))
-    assert [v.rule_id for v in out.verdicts] == ["model_router"]
+    # ollama_options sees the anthropic upstream and stays out; an OpenAI client routed to
+    # Claude is bridged to Anthropic Messages.
+    assert [v.rule_id for v in out.verdicts] == ["model_router", "protocol_bridge"]
     assert out.context.upstream == "anthropic"
 
 
@@ -376,6 +378,7 @@ EVERYTHING = {
         "aliases": {"m": "routed"},
         "rules": [{"if": {}, "then": "routed2"}],
     },
+    "protocol_bridge": {"enabled": True, "force": True},
     "ollama_options": {
         "enabled": True,
         "defaults": {"num_ctx": 2048, "temperature": 0.1, "keep_alive": "5m"},

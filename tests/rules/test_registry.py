@@ -6,12 +6,13 @@ from jsonschema import Draft202012Validator
 from rules import registry
 from rules.base import PHASE_ORDER, Phase, RuleSpec
 from rules.engine import Engine
-from rules.registry import RULES, ConfigError, InvalidConfig, effective, validate
+from rules.registry import BY_ID, RULES, ConfigError, InvalidConfig, effective, validate
 
 
 def test_rules_in_running_order():
     assert [r.id for r in RULES] == [
         "model_router",
+        "protocol_bridge",
         "ollama_options",
         "tool_pruner",
         "context_overflow_guard",
@@ -190,7 +191,7 @@ def test_engine_refuses_an_invalid_document_and_says_why():
 def test_effective_merges_each_rule_shallowly_over_its_defaults():
     doc = {"loop_detector": {"max_repeats": 6}, "ollama_options": {"defaults": {"num_ctx": 8192}}}
     eff = effective(doc)
-    assert eff["loop_detector"] == {**RULES[4].defaults, "max_repeats": 6}
+    assert eff["loop_detector"] == {**BY_ID["loop_detector"].defaults, "max_repeats": 6}
     assert eff["ollama_options"]["defaults"] == {"num_ctx": 8192}  # replaced whole (§13.21)
     assert eff["ollama_options"]["per_model"] == {}
     assert eff["schema_validator"] == {
