@@ -2,7 +2,8 @@
 
 Usage maps one to one: `input_tokens` already excludes cache reads and writes. Stop reasons are
 the neutral vocabulary. Blocks with no neutral counterpart (document, redacted_thinking, server
-tool use and results) are kept whole as "other".
+tool use and results) are kept whole as "other". A legacy body's `max_tokens_to_sample` is
+recorded as `params["max_tokens_key"]`, so a render can write `/v1/complete` back.
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     for name in _SAME_PARAMS:
         if name in body:
             params[name] = body[name]
-    if "max_tokens_to_sample" in body:
+    if "max_tokens_to_sample" in body:  # only /v1/complete takes it: the renderer's cue
         params["max_tokens"] = body["max_tokens_to_sample"]
+        params["max_tokens_key"] = "max_tokens_to_sample"
     stop = body.get("stop_sequences")
     if stop is not None:
         params["stop"] = [stop] if isinstance(stop, str) else stop

@@ -1,6 +1,9 @@
 """OpenAI Chat Completions (`/v1/chat/completions`), plus legacy `/v1/completions` and
 `/v1/embeddings`, as spoken by OpenAI and every OpenAI-compatible server.
 
+A body's own spelling is recorded where the neutral form would lose it: `max_completion_tokens`
+as `params["max_tokens_key"]`, and a legacy `prompt` / `input` in the one message's `raw`.
+
 `prompt_tokens` counts cached tokens too; the neutral `input` does not, so it is
 `prompt_tokens - prompt_tokens_details.cached_tokens`. Leading system/developer messages become
 the neutral system prompt (which of the two roles was used is not kept).
@@ -219,7 +222,10 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     else:  # legacy completions take `prompt`, embeddings take `input`
         for key in ("prompt", "input"):
             if key in body:
-                req.messages.append(Message("user", _prompt_blocks(body[key])))
+                # `raw` says which field held the prompt, so a render keeps the legacy shape
+                req.messages.append(
+                    Message("user", _prompt_blocks(body[key]), raw={key: body[key]})
+                )
                 known.add(key)
                 break
     req.tools = [parse_tool(t) for t in as_list(body.get("tools"))]
@@ -241,6 +247,8 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
         if name in body:
             params["max_tokens"] = body[name]
             known.add(name)
+            if name != "max_tokens":  # reasoning models (o1, o3, gpt-5) take only this name
+                params["max_tokens_key"] = name
             break
     stop = body.get("stop")
     if stop is not None:

@@ -3,7 +3,9 @@ writer that turns neutral stream calls into Anthropic SSE events as they happen.
 
 A neutral value with no Anthropic counterpart is left out and named in the caller's `dropped`
 list (see `addons.wire.translate.DROPPED`). Rendering a request parsed from Anthropic itself
-keeps what the parser kept in `raw` and `extra`, so a rule can rewrite a request in place.
+keeps what the parser kept in `raw` and `extra`, so a rule can rewrite a request in place:
+no `max_tokens` when the client sent none (`/v1/messages/count_tokens`), and a legacy
+`/v1/complete` body (recorded as `max_tokens_key`) goes back as a prompt.
 
 Choices where the two APIs differ:
 - OpenAI's `content_filter` finish becomes `refusal` (what Anthropic reports when its own filter
@@ -279,6 +281,8 @@ def render_request(
     r = _Renderer(req, dropped if dropped is not None else [])
     same = r.same
     params = req.params
+    if same and params.get("max_tokens_key") == "max_tokens_to_sample":
+        return _complete_request(req, r)
 
     system = r.blocks(req.system, "system")
     messages: list[dict[str, Any]] = []
@@ -321,7 +325,10 @@ def render_request(
 
     body: dict[str, Any] = {"model": req.model}
     max_tokens = as_int(params.get("max_tokens"))
-    body["max_tokens"] = max_tokens if max_tokens is not None else default_max_tokens
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    elif not same:  # a client's own request without one is for /v1/messages/count_tokens
+        body["max_tokens"] = default_max_tokens
     if system:
         body["system"] = _content(system)
     body["messages"] = messages
@@ -337,12 +344,7 @@ def render_request(
         if choice is not None:
             body["tool_choice"] = choice
 
-    stop = params.get("stop")
-    if isinstance(stop, list) and stop:
-        body["stop_sequences"] = stop
-    for name in ("temperature", "top_p", "top_k"):
-        if params.get(name) is not None:
-            body[name] = params[name]
+    _sampling(params, body)
     if not same and isinstance(body.get("temperature"), int | float) and body["temperature"] > 1:
         body["temperature"] = 1.0
         r.drop("temperature (above 1, clamped to 1)")
@@ -376,6 +378,43 @@ def render_request(
     if same:
         for key, value in req.extra.items():
             body.setdefault(key, value)
+    return body
+
+
+def _sampling(params: dict[str, Any], body: dict[str, Any]) -> None:
+    stop = params.get("stop")
+    if isinstance(stop, list) and stop:
+        body["stop_sequences"] = stop
+    for name in ("temperature", "top_p", "top_k"):
+        if params.get(name) is not None:
+            body[name] = params[name]
+
+
+def _complete_request(req: Request, r: _Renderer) -> dict[str, Any]:
+    """A legacy `/v1/complete` body: the turns written back into one "\\n\\nHuman: ..." prompt."""
+    prompt = [b.text for b in req.system if b.type == TEXT]
+    for i, m in enumerate(req.messages):
+        turn = {"user": "Human", "assistant": "Assistant"}.get(m.role)
+        if turn is None:
+            r.drop(f"messages[{i}] ({m.role} turn)")
+            continue
+        for j, b in enumerate(m.blocks):
+            if b.type != TEXT:
+                r.drop(f"messages[{i}].content[{j}] ({_kind(b)})")
+        prompt.append(f"\n\n{turn}: {m.text}")
+    if not req.messages or req.messages[-1].role != "assistant":
+        prompt.append("\n\nAssistant:")  # the turn the model completes
+    params = req.params
+    body: dict[str, Any] = {"model": req.model, "prompt": "".join(prompt)}
+    if params.get("max_tokens") is not None:
+        body["max_tokens_to_sample"] = params["max_tokens"]
+    _sampling(params, body)
+    if params.get("metadata") is not None:
+        body["metadata"] = params["metadata"]
+    if req.stream:
+        body["stream"] = True
+    for key, value in req.extra.items():
+        body.setdefault(key, value)
     return body
 
 
@@ -443,25 +482,29 @@ def render_response(
     content: list[dict[str, Any]] = []
     made_calls = False
     for j, b in enumerate(resp.blocks):
+        d: dict[str, Any] | None
         if b.type == TEXT:
-            if b.text:
-                content.append({"type": "text", "text": b.text})
+            if not b.text:
+                continue
+            d = {"type": "text", "text": b.text}
         elif b.type == THINKING:
-            content.append({"type": "thinking", "thinking": b.text, "signature": b.signature or ""})
+            d = {"type": "thinking", "thinking": b.text, "signature": b.signature or ""}
         elif b.type == TOOL_CALL:
             made_calls = True
-            content.append(
-                {
-                    "type": "tool_use",
-                    "id": tool_use_id(b.id, f"toolu_{j:02d}_{uuid.uuid4().hex[:16]}"),
-                    "name": b.name or "",
-                    "input": tool_input(b.arguments),
-                }
-            )
-        elif b.type == OTHER and (d := _other(b, same)) is not None:
-            content.append(d)
+            d = {
+                "type": "tool_use",
+                "id": tool_use_id(b.id, f"toolu_{j:02d}_{uuid.uuid4().hex[:16]}"),
+                "name": b.name or "",
+                "input": tool_input(b.arguments),
+            }
         else:
-            notes.append(f"content[{j}] ({_kind(b)})")
+            d = _other(b, same) if b.type == OTHER else None
+            if d is None:
+                notes.append(f"content[{j}] ({_kind(b)})")
+            else:
+                content.append(d)
+            continue
+        content.append(_keep_raw(d, b.raw) if same else d)  # text keeps its `citations`
     return {
         "id": message_id(resp.id),
         "type": "message",

@@ -3,13 +3,17 @@ stream writer that turns neutral stream calls into `chat.completion.chunk` event
 
 A neutral value with no OpenAI counterpart is left out and named in the caller's `dropped` list
 (see `addons.wire.translate.DROPPED`). Rendering a request parsed from OpenAI itself keeps what
-the parser kept in `extra`.
+the parser kept in `raw` and `extra` (merged under what a rule may have edited): message and
+part fields, tool-call elements with their exact argument text, `strict` tools, refusal parts,
+`max_completion_tokens` (`params["max_tokens_key"]`), and the `prompt` / `input` of a legacy
+completions or embeddings body.
 
 Choices where the two APIs differ, made for the OpenAI-compatible servers people run locally:
 - The system prompt is one system message, its text blocks joined with "\\n" (several system
-  messages, or a list as content, break some servers' chat templates).
-- A user message with one text block sends a string; more parts send a list. Assistant text is
-  one string (text blocks joined with nothing, as a client joins streamed text).
+  messages, or a list as content, break some servers' chat templates); only a same-dialect part
+  with more than its text (`cache_control`) keeps the list.
+- A user message with one plain text block sends a string; more parts send a list. Assistant
+  text is one string (text blocks joined with nothing, as a client joins streamed text).
 - Tool results become `tool` messages, in order, before the rest of their user message; a failed
   one (`is_error`) starts with "Error: ". Images inside a tool result cannot ride in a `tool`
   message, so they move to the user message that follows it.
@@ -25,7 +29,7 @@ import time
 import uuid
 from typing import Any
 
-from .common import as_dict, as_int, dump_json
+from .common import as_dict, as_int, dump_json, parse_arguments
 from .errors import error_object
 from .model import (
     IMAGE,
@@ -37,6 +41,7 @@ from .model import (
     Block,
     Request,
     Response,
+    Tool,
     Usage,
 )
 
@@ -53,6 +58,8 @@ FINISH_REASONS = {
     "content_filter": "content_filter",
 }
 _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+_MAX_TOKENS_KEYS = frozenset({"max_tokens", "max_completion_tokens"})
+_PROMPT_KEYS = frozenset({"prompt", "input"})  # legacy /v1/completions, /v1/embeddings
 
 
 def finish_reason(neutral: str | None, made_tool_calls: bool = False) -> str:
@@ -159,10 +166,15 @@ class _Renderer:
     def drop(self, what: str) -> None:
         self.dropped.append(what)
 
+    def text_part(self, b: Block) -> dict[str, Any]:
+        """A text part; on the same dialect with the fields the parser kept (`cache_control`)."""
+        part = {"type": "text", "text": b.text}
+        return {**b.raw, **part} if self.same and isinstance(b.raw, dict) else part
+
     def part(self, b: Block, path: str) -> dict[str, Any] | None:
         """A user content part."""
         if b.type == TEXT:
-            return {"type": "text", "text": b.text} if b.text else None
+            return self.text_part(b) if b.text else None
         if b.type == IMAGE:
             part = _image(b)
             if part is not None and self.same and isinstance(b.raw, dict):
@@ -184,7 +196,7 @@ class _Renderer:
                 sub = f"{path}.content[{j}]"
                 if c.type == TEXT:
                     texts.append(c.text)
-                    parts.append({"type": "text", "text": c.text})
+                    parts.append(self.text_part(c))
                 elif c.type == IMAGE and (image := _image(c)) is not None:
                     carried.append(image)
                 else:
@@ -201,7 +213,21 @@ class _Renderer:
             content = "Error: " + content
         return {"role": "tool", "tool_call_id": b.id or "", "content": content}
 
-    def user(self, i: int, blocks: list[Block], out: list[dict[str, Any]]) -> None:
+    def system(self, blocks: list[Block], path: str | None) -> str | list[dict[str, Any]]:
+        """System content: the texts joined, or on the same dialect the parts as they came
+        when one carries more than its text."""
+        parts = []
+        for j, b in enumerate(blocks):
+            if b.type == TEXT:
+                parts.append(self.text_part(b))
+            elif path is not None:
+                self.drop(f"{path}[{j}] ({_kind(b)})")
+        if any(len(p) > 2 for p in parts):
+            return parts
+        return "\n".join(p["text"] for p in parts)
+
+    def user(self, i: int, blocks: list[Block], out: list[dict[str, Any]], raw: Any = None) -> None:
+        """A user message (`raw`: the message as it came) and the tool messages before it."""
         parts: list[dict[str, Any]] = []
         carried: list[dict[str, Any]] = []
         had_results = False
@@ -215,43 +241,55 @@ class _Renderer:
                 if part is not None:
                     parts.append(part)
         parts = carried + parts
-        if not parts:
-            if not had_results:
-                out.append({"role": "user", "content": ""})
+        if not parts and had_results:
             return
-        if len(parts) == 1 and parts[0]["type"] == "text":
-            out.append({"role": "user", "content": parts[0]["text"]})
-        else:
-            out.append({"role": "user", "content": parts})
+        msg: dict[str, Any] = {"role": "user", "content": parts}
+        if not parts:
+            msg["content"] = ""
+        elif len(parts) == 1 and parts[0]["type"] == "text" and len(parts[0]) == 2:
+            msg["content"] = parts[0]["text"]
+        out.append({**raw, **msg} if self.same and isinstance(raw, dict) else msg)
+
+    def tool_call(self, b: Block, fallback_id: str) -> dict[str, Any]:
+        fn = {"name": b.name or "", "arguments": arguments_text(b.arguments)}
+        call = {"id": b.id or fallback_id, "type": "function", "function": fn}
+        raw = b.raw
+        if not (self.same and isinstance(raw, dict) and isinstance(raw.get("function"), dict)):
+            return call
+        kept = raw["function"].get("arguments")
+        if isinstance(kept, str) and parse_arguments(kept) == b.arguments:
+            fn["arguments"] = kept  # the exact text, when a rule left the arguments alone
+        return {**raw, **call, "function": {**raw["function"], **fn}}
 
     def assistant(self, i: int, blocks: list[Block]) -> dict[str, Any]:
         texts: list[str] = []
+        parts: list[dict[str, Any]] = []  # the same dialect's parts, when one needs keeping
+        keep_parts = False
         reasoning: list[str] = []
         calls: list[dict[str, Any]] = []
         for j, b in enumerate(blocks):
             if b.type == TEXT:
                 texts.append(b.text)
+                part = self.text_part(b)
+                keep_parts = keep_parts or len(part) > 2
+                if b.text or len(part) > 2:
+                    parts.append(part)
             elif b.type == THINKING:
                 reasoning.append(b.text)
                 if b.signature and not self.same:
                     self.drop(f"messages[{i}].content[{j}].signature")
             elif b.type == TOOL_CALL:
-                calls.append(
-                    {
-                        "id": b.id or f"call_{i}_{j}",
-                        "type": "function",
-                        "function": {
-                            "name": b.name or "",
-                            "arguments": arguments_text(b.arguments),
-                        },
-                    }
-                )
+                calls.append(self.tool_call(b, f"call_{i}_{j}"))
             elif b.type == OTHER and b.text and isinstance(b.raw, dict) and "refusal" in b.raw:
                 texts.append(b.text)
+                if self.same and b.raw.get("type") == "refusal":
+                    keep_parts = True  # a refusal part in history stays one
+                    parts.append({**b.raw, "refusal": b.text})
             else:
                 self.drop(f"messages[{i}].content[{j}] ({_kind(b)})")
         text = "".join(texts)
-        msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+        content: Any = parts if keep_parts else text or None
+        msg: dict[str, Any] = {"role": "assistant", "content": content}
         if any(reasoning):
             msg["reasoning_content"] = "".join(reasoning)
         if calls:
@@ -259,31 +297,18 @@ class _Renderer:
         return msg
 
 
-def render_request(req: Request, dropped: list[str] | None = None) -> dict[str, Any]:
-    """An OpenAI Chat Completions request body. What cannot be carried is appended to `dropped`.
-
-    The body shares leaf objects (tool schemas) with `req`; copy before mutating.
-    """
-    r = _Renderer(req, dropped if dropped is not None else [])
+def _messages(req: Request, r: _Renderer) -> list[dict[str, Any]]:
     same = r.same
-    params = req.params
     messages: list[dict[str, Any]] = []
-
     if req.system:
-        texts = []
-        for j, b in enumerate(req.system):
-            if b.type == TEXT:
-                texts.append(b.text)
-            else:
-                r.drop(f"system[{j}] ({_kind(b)})")
-        messages.append({"role": "system", "content": "\n".join(texts)})
+        messages.append({"role": "system", "content": r.system(req.system, "system")})
 
     for i, m in enumerate(req.messages):
         role = m.role
         if role == "assistant":
             msg = r.assistant(i, m.blocks)
         elif role == "user":
-            r.user(i, m.blocks, messages)
+            r.user(i, m.blocks, messages, m.raw)
             continue
         elif role == "tool":
             for j, b in enumerate(m.blocks):
@@ -294,19 +319,33 @@ def render_request(req: Request, dropped: list[str] | None = None) -> dict[str, 
                     messages.append(msg)
             continue
         elif role == "system":
-            msg = {
-                "role": "system",
-                "content": "\n".join(b.text for b in m.blocks if b.type == TEXT),
-            }
+            msg = {"role": "system", "content": r.system(m.blocks, None)}
         else:
             r.user(i, m.blocks, messages)
             continue
         if same and isinstance(m.raw, dict):
             msg = {**m.raw, **msg}
         messages.append(msg)
+    return messages
 
-    body: dict[str, Any] = {"model": req.model, "messages": messages}
-    tools = _tools(req, r)
+
+def render_request(req: Request, dropped: list[str] | None = None) -> dict[str, Any]:
+    """An OpenAI Chat Completions request body. What cannot be carried is appended to `dropped`.
+    A legacy completions or embeddings request (same dialect) keeps its `prompt` / `input`.
+
+    The body shares leaf objects (tool schemas) with `req`; copy before mutating.
+    """
+    r = _Renderer(req, dropped if dropped is not None else [])
+    same = r.same
+    params = req.params
+    prompt_key = _prompt_key(req) if same else None
+    body: dict[str, Any] = {"model": req.model}
+    if prompt_key is None:
+        body["messages"] = _messages(req, r)
+        tools = _tools(req, r)
+    else:
+        body[prompt_key] = _prompt(req, prompt_key, r)
+        tools = []
     if tools:
         body["tools"] = tools
         choice = _tool_choice(params.get("tool_choice"), r)
@@ -316,7 +355,8 @@ def render_request(req: Request, dropped: list[str] | None = None) -> dict[str, 
             body["parallel_tool_calls"] = params["parallel_tool_calls"]
 
     if params.get("max_tokens") is not None:
-        body["max_tokens"] = params["max_tokens"]
+        key = params.get("max_tokens_key") if same else None
+        body[key if key in _MAX_TOKENS_KEYS else "max_tokens"] = params["max_tokens"]
     for name in ("temperature", "top_p"):
         if params.get(name) is not None:
             body[name] = params[name]
@@ -360,11 +400,13 @@ def _tools(req: Request, r: _Renderer) -> list[dict[str, Any]]:
         raw = t.raw if isinstance(t.raw, dict) else None
         if r.same:
             if raw is not None:
-                out.append(
-                    raw
-                    if "function" in raw or "type" in raw
-                    else {"type": "function", "function": raw}
-                )
+                fn_raw = raw.get("function")
+                if isinstance(fn_raw, dict) and raw.get("type", "function") == "function":
+                    out.append({**raw, "function": _function(t, fn_raw)})
+                elif "function" in raw or "type" in raw:
+                    out.append(raw)  # not a function tool: as it came
+                else:  # a legacy `functions` entry
+                    out.append({"type": "function", "function": _function(t, raw)})
                 continue
         elif raw is not None and raw.get("type") not in (None, "custom"):
             r.drop(f"tools[{i}] ({raw.get('type')})")
@@ -377,6 +419,46 @@ def _tools(req: Request, r: _Renderer) -> list[dict[str, Any]]:
             fn["strict"] = raw["strict"]
         out.append({"type": "function", "function": fn})
     return out
+
+
+def _function(t: Tool, raw: dict[str, Any]) -> dict[str, Any]:
+    """A tool's `function` as it came (`strict`, ...), with what a rule may have edited."""
+    fn = {**raw, "name": t.name}
+    if t.description or isinstance(raw.get("description"), str):
+        fn["description"] = t.description
+    if t.parameters is not None:
+        fn["parameters"] = t.parameters
+    return fn
+
+
+def _prompt_key(req: Request) -> str | None:
+    """`prompt` or `input` when the request is a legacy completions or embeddings body."""
+    if len(req.messages) != 1 or not isinstance(req.messages[0].raw, dict):
+        return None
+    raw = req.messages[0].raw
+    key = next(iter(raw), None) if len(raw) == 1 else None
+    return key if key in _PROMPT_KEYS else None
+
+
+def _prompt(req: Request, key: str, r: _Renderer) -> Any:
+    """The legacy `prompt` / `input` value, in the shape the client sent (string, list of
+    strings, token ids)."""
+    if req.system:
+        r.drop(f"system (not taken by a `{key}` body)")
+    values: list[Any] = []
+    for j, b in enumerate(req.messages[0].blocks):
+        if b.type == TEXT:
+            values.append(b.text)
+        elif b.type == OTHER and b.raw is not None:
+            values.append(b.raw)  # token ids
+        else:
+            r.drop(f"messages[0].content[{j}] ({_kind(b)})")
+    came_as_text = isinstance(req.messages[0].raw[key], str)
+    if len(values) == 1 and (came_as_text or not isinstance(values[0], str)):
+        return values[0]
+    if came_as_text and all(isinstance(v, str) for v in values):
+        return "\n".join(values)
+    return values
 
 
 def _tool_choice(choice: Any, r: _Renderer) -> Any:

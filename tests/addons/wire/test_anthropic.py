@@ -286,7 +286,7 @@ def test_legacy_complete_params():
             "max_tokens_to_sample": 300,
         }
     )
-    assert req.params == {"max_tokens": 300}
+    assert req.params == {"max_tokens": 300, "max_tokens_key": "max_tokens_to_sample"}
     assert req.extra == {}
 
 

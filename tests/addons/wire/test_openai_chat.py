@@ -95,6 +95,7 @@ def test_request():
         "tool_choice": "any",
         "stop": ["END"],
         "max_tokens": 500,
+        "max_tokens_key": "max_completion_tokens",
         "temperature": 0.1,
         "top_p": 1,
         "user": "u-42",
@@ -125,17 +126,23 @@ def test_tool_choice(choice, neutral):
     [
         (
             {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 7},
-            [Message("user", [Block(TEXT, text="Say hi")])],
+            [Message("user", [Block(TEXT, text="Say hi")], raw={"prompt": "Say hi"})],
             {"max_tokens": 7},
         ),
         (
             {"model": "text-embedding-3-small", "input": ["a", "b"], "encoding_format": "float"},
-            [Message("user", [Block(TEXT, text="a"), Block(TEXT, text="b")])],
+            [
+                Message(
+                    "user",
+                    [Block(TEXT, text="a"), Block(TEXT, text="b")],
+                    raw={"input": ["a", "b"]},
+                )
+            ],
             {},
         ),
         (
             {"model": "text-embedding-3-small", "input": [[1, 2, 3]]},
-            [Message("user", [Block(OTHER, raw=[[1, 2, 3]])])],
+            [Message("user", [Block(OTHER, raw=[[1, 2, 3]])], raw={"input": [[1, 2, 3]]})],
             {},
         ),
         (

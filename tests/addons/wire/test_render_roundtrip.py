@@ -12,8 +12,8 @@ change by design: empty text blocks, the spelling of tool-call arguments, adjace
 an assistant turn (joined), and OpenAI's `stream_options.include_usage` (asked for on every
 stream, so that the proxy sees usage). Ollama round-trips exactly (whole neutral objects equal).
 
-Same-dialect losses found in `render_anthropic` / `render_openai` are at the end, as strict
-xfails with the reason.
+Same-dialect details a content comparison does not see (the spelling of a key, part fields
+such as `cache_control`, the exact argument text, a rule's edit of a tool) are checked at the end.
 """
 
 from __future__ import annotations
@@ -690,9 +690,7 @@ def test_generated_ollama_response_round_trips(body):
     assert ollama.parse_response(render_response("ollama", first)) == first
 
 
-# --- same-dialect losses in render_anthropic / render_openai -----------------------------
-# Each is a strict xfail: it fails today for the reason given, and XPASSes (failing the run)
-# once the renderer is fixed, so the marker gets removed then.
+# --- same-dialect details in render_anthropic / render_openai -----------------------------
 
 
 def _openai(body: dict[str, Any]) -> dict[str, Any]:
@@ -701,33 +699,17 @@ def _openai(body: dict[str, Any]) -> dict[str, Any]:
     return rendered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai writes max_completion_tokens back as max_tokens, which OpenAI's "
-    "reasoning models (o1, o3, gpt-5) reject; the parser does not record which name came",
-)
 def test_openai_max_completion_tokens_keeps_its_name():
     body = {"model": "o3", "messages": [{"role": "user", "content": "hi"}]}
     rendered = _openai({**body, "max_completion_tokens": 100})
     assert rendered == {**body, "max_completion_tokens": 100}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai._Renderer.user ignores Message.raw, so user-message fields such as "
-    "`name` are lost",
-)
 def test_openai_user_message_keeps_its_name():
     body = {"model": "x", "messages": [{"role": "user", "content": "hi", "name": "alice"}]}
     assert _openai(body) == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai rebuilds text parts as {type, text} and collapses system and "
-    "single-part user content to a string, so part fields such as `cache_control` (OpenRouter, "
-    "Anthropic-compatible endpoints) are lost",
-)
 def test_openai_text_parts_keep_cache_control():
     part = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
     body = {
@@ -737,11 +719,6 @@ def test_openai_text_parts_keep_cache_control():
     assert _openai(body) == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai re-serialises tool-call arguments instead of using the text the "
-    "parser kept in Block.raw, so the exact argument text does not survive (the content does)",
-)
 def test_openai_tool_call_arguments_keep_their_text():
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
     body = {
@@ -754,10 +731,6 @@ def test_openai_tool_call_arguments_keep_their_text():
     assert _openai(body) == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai writes an assistant `refusal` part in history as plain text",
-)
 def test_openai_assistant_refusal_part_stays_a_refusal():
     body = {
         "model": "x",
@@ -770,11 +743,6 @@ def test_openai_assistant_refusal_part_stays_a_refusal():
     assert content(back) == content(first)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_openai (same dialect) sends Tool.raw as it came whenever there is one (any "
-    "tool with `strict`), so a rule's edit of name, description or parameters is ignored",
-)
 def test_openai_tool_edit_survives_strict():
     fn = {"name": "f", "description": "old", "parameters": {"type": "object"}, "strict": True}
     body = {
@@ -789,24 +757,125 @@ def test_openai_tool_edit_survives_strict():
     assert rendered["tools"][0]["function"]["description"] == "new"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_anthropic always sets max_tokens (8192 when absent), which "
-    "/v1/messages/count_tokens does not take",
-)
 def test_anthropic_count_tokens_request_gets_no_max_tokens():
     body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]}
     assert render_request("anthropic", anthropic.parse_request(body)) == body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_anthropic.render_response builds text blocks as {type, text} and ignores "
-    "Block.raw, so a same-dialect response loses `citations`",
-)
 def test_anthropic_response_keeps_citations():
     cite = {"type": "char_location", "cited_text": "P", "document_index": 0}
     body = {**ANTHROPIC_RESPONSE, "content": [{"type": "text", "text": "P", "citations": [cite]}]}
     rendered = render_response("anthropic", anthropic.parse_response(body))
     assert rendered is not None
     assert rendered["content"] == body["content"]
+
+
+def test_openai_edited_tool_call_arguments_are_sent():
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    body = {
+        "model": "x",
+        "messages": [{"role": "assistant", "content": None, "tool_calls": [call]}],
+    }
+    req = openai_chat.parse_request(body)
+    req.messages[0].blocks[0].arguments = {"a": 2}
+    rendered = render_request("openai_chat", req)
+    assert rendered is not None
+    assert rendered["messages"][0]["tool_calls"][0]["function"]["arguments"] == '{"a":2}'
+
+
+def test_openai_tool_edit_keeps_the_fields_it_does_not_touch():
+    fn = {"name": "f", "description": "d", "parameters": {"type": "object"}, "strict": True}
+    body = {"model": "x", "messages": [], "tools": [{"type": "function", "function": fn}]}
+    req = openai_chat.parse_request(body)
+    req.tools[0].name = "g"
+    req.tools[0].parameters = {"type": "object", "properties": {}}
+    rendered = render_request("openai_chat", req)
+    assert rendered is not None
+    assert rendered["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "g",
+                "description": "d",
+                "parameters": {"type": "object", "properties": {}},
+                "strict": True,
+            },
+        }
+    ]
+
+
+def test_openai_assistant_text_part_keeps_cache_control():
+    part = {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}
+    body = {"model": "x", "messages": [{"role": "assistant", "content": [part]}]}
+    assert _openai(body) == body
+
+
+def test_an_anthropic_request_goes_to_openai_with_max_tokens():
+    body = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}
+    rendered = render_request("openai_chat", anthropic.parse_request(body))
+    assert rendered is not None
+    assert rendered["max_tokens"] == 9 and "max_completion_tokens" not in rendered
+
+
+def test_an_openai_request_without_max_tokens_gets_anthropics_default():
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    rendered = render_request("anthropic", openai_chat.parse_request(body))
+    assert rendered is not None
+    assert rendered["max_tokens"] == 8192
+
+
+@pytest.mark.parametrize(
+    "dialect, body",
+    [
+        (
+            "anthropic",
+            {
+                "model": "claude-2.1",
+                "prompt": "\n\nHuman: Hello\n\nAssistant: Hi!\n\nHuman: Why?\n\nAssistant:",
+                "max_tokens_to_sample": 300,
+                "stop_sequences": ["\n\nHuman:"],
+                "temperature": 0.5,
+            },
+        ),
+        (
+            "anthropic",
+            {
+                "model": "claude-2.1",
+                "prompt": "Be kind.\n\nHuman: Hello\n\nAssistant: Sure,",
+                "max_tokens_to_sample": 5,
+            },
+        ),
+        (
+            "openai_chat",
+            {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 7, "n": 2},
+        ),
+        ("openai_chat", {"model": "gpt-3.5-turbo-instruct", "prompt": ["a", "b"]}),
+        ("openai_chat", {"model": "e", "input": "a", "encoding_format": "float"}),
+        ("openai_chat", {"model": "e", "input": ["a"], "dimensions": 256}),
+        ("openai_chat", {"model": "e", "input": [[1, 2, 3]]}),
+        ("openai_chat", {"model": "e", "input": [1, 2, 3]}),
+    ],
+)
+def test_a_legacy_body_comes_back_as_it_came(dialect, body):
+    assert round_trip_request(dialect, body)[2] == body
+
+
+@pytest.mark.parametrize(
+    "dialect, body, key, expected",
+    [
+        (
+            "anthropic",
+            {"model": "m", "prompt": "\n\nHuman: secret\n\nAssistant:", "max_tokens_to_sample": 1},
+            "prompt",
+            "\n\nHuman: [redacted]\n\nAssistant:",
+        ),
+        ("openai_chat", {"model": "m", "prompt": "secret"}, "prompt", "[redacted]"),
+        ("openai_chat", {"model": "m", "input": ["secret", "b"]}, "input", ["[redacted]", "b"]),
+    ],
+)
+def test_a_rule_edit_of_a_legacy_prompt_is_sent(dialect, body, key, expected):
+    req = PARSERS[dialect].parse_request(body)
+    req.messages[0].blocks[0].text = "[redacted]"
+    rendered = render_request(dialect, req)
+    assert rendered is not None
+    assert rendered[key] == expected and "messages" not in rendered
