@@ -24,7 +24,7 @@ from mitmproxy.hooks import UpdateHook
 
 from addons import replies, wire
 from addons.config import Config
-from addons.pipeline import Begin, Finish, Pipeline, Progress, usage_fields
+from addons.pipeline import Begin, Chunks, Finish
 from addons.routing import ROUTE, Route
 from addons.wire import errors, translate
 from addons.wire.decode import Decoder
@@ -81,26 +81,24 @@ PROGRESS_INTERVAL_S = 0.25
 class StreamTap:
     """The `flow.response.stream` callable: relays chunks as they come, watching them go by.
 
-    It runs inside mitmproxy's proxy layer once per chunk, so it does no I/O and stays cheap:
-    incremental decode (gzip/br/zstd), incremental framing and event parsing, and at most one
-    progress snapshot every PROGRESS_INTERVAL_S.
+    It runs inside mitmproxy's proxy layer once per chunk, so it only notes the chunk and the
+    time it arrived; decoding, framing and token counting happen in the recorder process, which
+    gets the chunks every PROGRESS_INTERVAL_S (live token counts) and at the end. A bridged
+    stream is also decoded and translated here, since the client needs the translation now.
     """
 
     __slots__ = (
-        "accumulator",
         "bytes",
-        "dirty",
+        "chunks",
         "decoder",
-        "failed",
-        "first_token_at",
+        "dialect",
+        "encoding",
         "flow_id",
-        "kept",
         "last_activity",
-        "max_keep",
-        "next_progress",
+        "next_flush",
         "pipeline",
+        "ship",
         "translator",
-        "truncated",
     )
 
     def __init__(
@@ -108,74 +106,47 @@ class StreamTap:
         flow_id: str,
         dialect: str | None,
         content_encoding: str | None,
-        pipeline: Pipeline,
-        max_keep: int,
+        pipeline: Any,
+        ship: bool = True,
         translator: translate.StreamTranslator | None = None,
     ) -> None:
         self.flow_id = flow_id
-        self.translator = translator  # bridged: the client gets this translation instead
         self.pipeline = pipeline
-        self.decoder = Decoder.for_encoding(content_encoding)
-        self.accumulator = wire.stream_accumulator(dialect) if dialect else None
-        self.kept = bytearray()
-        self.max_keep = max_keep
-        self.truncated = False
+        self.dialect = dialect
+        self.encoding = content_encoding
+        self.ship = ship  # False: a large non-LLM body, only counted
+        self.chunks: list[tuple[float, bytes]] = []
         self.bytes = 0
-        self.first_token_at: float | None = None
         self.last_activity = time.monotonic()
-        self.next_progress = self.last_activity
-        self.dirty = False
-        self.failed: str | None = None
+        self.next_flush = self.last_activity  # the first chunk goes at once: the row goes live
+        self.translator = translator  # bridged: the client gets this translation instead
+        self.decoder = Decoder.for_encoding(content_encoding) if translator else None
 
     def __call__(self, data: bytes) -> bytes | list[bytes]:
         if not data:
             # End of stream. An empty bytes chunk would end a chunked body early: send nothing.
-            plain = self.decoder.flush()
-            self.watch(plain, final=True)
-            if self.translator is None:
+            self.flush()
+            if self.translator is None or self.decoder is None:
                 return []
-            tail = self.translator.feed(plain) + self.translator.finish()
+            tail = self.translator.feed(self.decoder.flush()) + self.translator.finish()
             return [tail] if tail else []
         self.bytes += len(data)
-        self.last_activity = time.monotonic()
-        plain = self.decoder.feed(data)
-        self.watch(plain)
-        if self.translator is None:
+        now = self.last_activity = time.monotonic()
+        if self.ship:
+            self.chunks.append((time.time(), data))
+            if now >= self.next_flush:
+                self.flush(now)
+        if self.translator is None or self.decoder is None:
             return data
-        out = self.translator.feed(plain)
+        out = self.translator.feed(self.decoder.feed(data))
         return out if out else []
 
-    def watch(self, plain: bytes, final: bool = False) -> None:
-        if self.failed:
-            return
-        try:
-            if plain:
-                if len(self.kept) + len(plain) <= self.max_keep:
-                    self.kept += plain
-                else:
-                    self.truncated = True
-                if self.accumulator is not None and self.accumulator.feed(plain):
-                    if self.first_token_at is None:
-                        self.first_token_at = time.time()
-            if final and self.accumulator is not None:
-                self.accumulator.finish()
-            elif self.accumulator is not None:
-                self.dirty = True
-                self.report(self.last_activity)
-        except Exception as e:  # noqa: BLE001 - never break the stream we relay
-            self.failed = f"stream capture failed: {type(e).__name__}: {e}"
-            log.warning("%s (flow %s)", self.failed, self.flow_id)
-        if self.decoder.failed and not self.failed:
-            self.failed = f"could not decode the stream: {self.decoder.failed}"
-
-    def report(self, now: float) -> None:
-        """Send live token counts, at most once per PROGRESS_INTERVAL_S."""
-        if not self.dirty or now < self.next_progress or self.accumulator is None:
-            return
-        self.dirty = False
-        self.next_progress = now + PROGRESS_INTERVAL_S
-        fields = usage_fields(self.accumulator.response, estimate_output=True)
-        self.pipeline.submit(Progress(self.flow_id, fields))
+    def flush(self, now: float | None = None) -> None:
+        """Hand the chunks seen so far to the recorder (at most every PROGRESS_INTERVAL_S)."""
+        if self.chunks:
+            self.pipeline.submit(Chunks(self.flow_id, self.chunks, self.encoding, self.dialect))
+            self.chunks = []
+        self.next_flush = (now or time.monotonic()) + PROGRESS_INTERVAL_S
 
 
 class RequestTap:
@@ -223,8 +194,9 @@ class Capture:
         return self.suite.config
 
     @property
-    def pipeline(self) -> Pipeline:
-        return self.suite.pipeline
+    def pipeline(self) -> Any:
+        """Where snapshots go: the recorder process (addons/worker.py)."""
+        return self.suite.worker
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -234,7 +206,7 @@ class Capture:
             self.watchdog = self.loop.create_task(self.watch_timeouts())
         self.keep_marks = ctx.master.addons.get("view") is not None  # mitmweb, mitmproxy
         if self.keep_marks:
-            self.pipeline.on_summary(
+            self.suite.worker.on_summary(
                 lambda row: self.loop.call_soon_threadsafe(self.mark, row)  # type: ignore[union-attr]
             )
 
@@ -282,7 +254,6 @@ class Capture:
                 body=None if tap else flow.metadata.get(CLIENT_BODY, request.raw_content),
                 upstream_body=request.raw_content if CLIENT_BODY in flow.metadata else None,
                 body_size=tap.bytes if tap else None,
-                request=flow.metadata.get(REQUEST),
                 thread=flow.metadata.get(THREAD),
             )
         )
@@ -308,21 +279,20 @@ class Capture:
                     bridge.upstream_dialect,
                     response.headers.get("content-encoding"),
                     self.pipeline,
-                    self.config.max_body_bytes,
-                    bridge.stream_translator(),
+                    translator=bridge.stream_translator(),
                 )
                 for header in ("content-encoding", "content-length"):
                     response.headers.pop(header, None)  # the client gets plain translated events
                 response.stream = state.tap
             # else: buffered whole and translated in the response hook
         elif response.stream or wire.is_stream_response(response.headers.get("content-type", "")):
-            streams_events = not response.stream  # True: mitmproxy streams it for its size
+            events = not response.stream  # False: mitmproxy streams it only for its size
             state.tap = StreamTap(
                 flow.id,
-                state.dialect if streams_events else None,
+                state.dialect,
                 response.headers.get("content-encoding"),
                 self.pipeline,
-                self.config.max_body_bytes if streams_events else 0,
+                ship=events,
             )
             response.stream = state.tap
         state.overhead += time.perf_counter() - started
@@ -335,11 +305,9 @@ class Capture:
         bridge: Bridge | None = flow.metadata.get(BRIDGE)
         if bridge is not None and state.tap is None and flow.response.raw_content is not None:
             translate_whole(flow, bridge)
-        error = state.timed_out
-        tap = state.tap
-        if tap is not None:
-            error = error or tap.failed or incomplete_stream(tap)
-        self.finish(flow, state, error=error, status=flow.response.status_code, started=started)
+        self.finish(
+            flow, state, error=state.timed_out, status=flow.response.status_code, started=started
+        )
 
     def error(self, flow: http.HTTPFlow) -> None:
         state: FlowState | None = flow.metadata.get(STATE)
@@ -394,12 +362,11 @@ class Capture:
         tap = state.tap
         ended = (response and response.timestamp_end) or time.time()
         request_end = flow.request.timestamp_end or flow.request.timestamp_start
-        first = None
-        if tap is not None and tap.first_token_at is not None:
-            first = tap.first_token_at
-        elif response is not None and response.timestamp_start:
+        first = None  # a stream's first token is found by the recorder process
+        if tap is None and response is not None and response.timestamp_start:
             first = response.timestamp_start
-        accumulator = tap.accumulator if tap else None
+        if tap is not None:
+            tap.flush()
         state.overhead += time.perf_counter() - started
         overhead_ms = state.overhead * 1000
         self.overheads.append(overhead_ms)
@@ -412,9 +379,8 @@ class Capture:
                 body=flow.metadata.get(UPSTREAM_BODY, response.raw_content)
                 if response is not None and tap is None
                 else None,
-                stream=accumulator.response if accumulator else None,
-                stream_body=bytes(tap.kept) if tap and tap.kept else None,
-                stream_events=accumulator.events if accumulator else None,
+                streamed=tap is not None and tap.ship,
+                request_end=request_end,
                 response_bytes=tap.bytes
                 if tap
                 else (len(response.raw_content or b"") if response else None),
@@ -455,8 +421,8 @@ class Capture:
             state: FlowState = flow.metadata[STATE]
             if state.timed_out:
                 continue
-            if state.tap is not None and not state.tap.failed:
-                state.tap.report(now)  # live counts for a stream that went quiet
+            if state.tap is not None and state.tap.chunks and now >= state.tap.next_flush:
+                state.tap.flush(now)  # live counts for a stream that went quiet
             if state.headers_deadline is not None and now > state.headers_deadline:
                 state.timed_out = (
                     f"upstream {state.route.upstream} sent no response within "
@@ -499,16 +465,6 @@ def translate_whole(flow: http.HTTPFlow, bridge: Bridge) -> None:
     response.headers.pop("content-encoding", None)
     response.content = translated
     response.headers["content-type"] = "application/json"
-
-
-def incomplete_stream(tap: StreamTap) -> str | None:
-    accumulator = tap.accumulator
-    if accumulator is None or accumulator.done:
-        return None
-    response = accumulator.response
-    if response.error:
-        return None
-    return "stream ended before its final event (upstream cut it short)"
 
 
 def dash(value: Any) -> str:

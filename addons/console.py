@@ -78,20 +78,27 @@ def drop_connection_chatter(record: logging.LogRecord) -> bool:
     return record.levelno > logging.INFO
 
 
+class LogPrinter:
+    """Prints the log lines; runs in the recorder process (addons/worker.py), which shares the
+    proxy's terminal, so that rendering them costs the proxy nothing."""
+
+    def __init__(self) -> None:
+        self.console = RichConsole(highlight=False, soft_wrap=False)
+
+    def print(self, row: dict[str, Any]) -> None:
+        # A terminal gets one cropped line per exchange; a pipe or file gets it whole.
+        self.console.print(render(row), soft_wrap=not self.console.is_terminal)
+
+
 class Console:
+    """In the proxy: keeps mitmproxy's own per-connection chatter out of the log."""
+
     def __init__(self, suite) -> None:
         self.suite = suite
-        self.console = RichConsole(highlight=False, soft_wrap=False)
 
     def running(self) -> None:
         if not self.suite.quiet:
-            self.suite.pipeline.on_summary(self.print)
             logging.getLogger(CONNECTION_LOGGER).addFilter(drop_connection_chatter)
 
     def done(self) -> None:
         logging.getLogger(CONNECTION_LOGGER).removeFilter(drop_connection_chatter)
-
-    def print(self, row: dict[str, Any]) -> None:
-        if not self.suite.quiet:
-            # A terminal gets one cropped line per exchange; a pipe or file gets it whole.
-            self.console.print(render(row), soft_wrap=not self.console.is_terminal)

@@ -98,9 +98,9 @@ class Gate:
     # -- the rules document --------------------------------------------------------------
 
     def running(self) -> None:
-        self.suite.pipeline.on_summary(self.tools.note)
+        self.suite.worker.on_summary(self.tools.note)
         try:
-            stored = self.suite.recorder.submit(load_rules).result(timeout=30)
+            stored = self.suite.worker.call("load_rules").result(timeout=30)
         except Exception as e:  # noqa: BLE001 - no database: run on the file or defaults
             log.warning("could not read the stored rules (%s); using the rules file", e)
             stored = None
@@ -133,8 +133,7 @@ class Gate:
         }
         history = ([self.current] if self.current["version"] else []) + self.versions
         self.install(entry, history[: KEEP_VERSIONS - 1], source)
-        versions = self.versions
-        return self.suite.recorder.submit(lambda db: store_rules(db, entry, versions))
+        return self.suite.worker.call("store_rules", entry, self.versions)
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -186,8 +185,10 @@ class Gate:
         if request is None:
             return
         flow.metadata[REQUEST] = request
-        thread = self.suite.assign_thread(headers, request)
-        flow.metadata[THREAD] = thread
+        thread = None
+        if self.engine.enabled("tool_pruner"):  # the only rule that needs the conversation
+            thread = self.suite.assign_thread(headers, request)
+            flow.metadata[THREAD] = thread
         peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         ctx = RuleContext(
             client_ip=clients.client_ip(headers, peer),
@@ -197,7 +198,7 @@ class Gate:
             path=flow.request.path,
             upstream=state.route.upstream,
             dialect=state.dialect,
-            conversation_id=thread.conversation_id,
+            conversation_id=thread.conversation_id if thread else None,
             history=self.tools,
         )
         outcome = self.engine.preflight(request, ctx)

@@ -42,8 +42,7 @@ class Health:
 
     def report(self) -> dict[str, Any]:
         suite = self.suite
-        recorder = suite.recorder.stats() if suite.recorder else {}
-        pipeline = suite.pipeline.counters if suite.pipeline else None
+        recorder = suite.worker.stats() if suite.worker else {}
         capture = suite.capture
         return {
             "status": "ok" if recorder.get("db_ok", False) else "degraded",
@@ -56,16 +55,19 @@ class Health:
             "rows": {
                 "recorded": recorder.get("recorded", 0),
                 "begun": recorder.get("begun", 0),
-                "not_recorded": recorder.get("failed", 0)
-                + recorder.get("dropped", 0)
-                + (pipeline.dropped if pipeline else 0),
+                "not_recorded": recorder.get("failed", 0) + recorder.get("dropped", 0),
                 "failed": recorder.get("failed", 0),
-                "dropped": recorder.get("dropped", 0) + (pipeline.dropped if pipeline else 0),
+                "dropped": recorder.get("dropped", 0),
             },
-            "queue_depth": recorder.get("queue_depth", 0)
-            + (suite.pipeline.queue.qsize() if suite.pipeline else 0),
+            "queue_depth": recorder.get("queue_depth", 0),
             "in_flight": len(capture.inflight),
-            "analysis_errors": pipeline.errors if pipeline else 0,
+            "analysis_errors": recorder.get("analysis_errors", 0),
+            "recorder_process": {
+                "alive": recorder.get("alive", False),
+                "restarts": recorder.get("restarts", 0),
+                "cpu_s": recorder.get("cpu_s"),
+                "jobs": recorder.get("jobs", 0),
+            },
             "overhead_ms": {"samples": len(capture.overheads), **percentiles(capture.overheads)},
             "write_ms": {"p50": recorder.get("write_ms_p50"), "p95": recorder.get("write_ms_p95")},
             "rules": suite.gate.health() if suite.gate else None,

@@ -25,6 +25,7 @@ from typing import Any
 from mitmproxy.net import encoding
 
 from addons import clients, credentials, threads, wire
+from addons.wire.decode import Decoder
 from addons.wire.model import TEXT, TOOL_CALL, Request, Response
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,29 @@ class Begin:
     body: bytes | None
     body_size: int | None = None  # when the body was streamed through instead of buffered
     upstream_body: bytes | None = None  # what the upstream got, when a rule or bridge changed it
-    request: Request | None = None  # when a rule already parsed it in the event loop
     thread: threads.Thread | None = None  # likewise its conversation thread
 
 
 @dataclass(slots=True)
-class Progress:
+class Chunks:
+    """Raw chunks of a streamed response as they went by (still content-encoded), with the
+    time each arrived; sent every PROGRESS_INTERVAL_S while the stream runs."""
+
     id: str
-    fields: dict[str, Any]  # live token counts while a stream runs
+    items: list[tuple[float, bytes]]
+    encoding: str | None  # the upstream's content-encoding
+    dialect: str | None  # the upstream's dialect (the client's, unless bridged)
+
+
+@dataclass(slots=True)
+class StreamState:
+    """A stream being analysed: decoded, framed and accumulated off the event loop."""
+
+    decoder: Decoder
+    accumulator: Any  # a wire StreamAccumulator, or None for a dialect we do not parse
+    kept: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+    first_output_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -66,9 +82,8 @@ class Finish:
     status: int | None
     headers: tuple[tuple[bytes, bytes], ...] = ()
     body: bytes | None = None  # raw (still content-encoded) body of a buffered response
-    stream: Response | None = None  # accumulated stream, when the response was streamed
-    stream_body: bytes | None = None  # decoded stream events, as received
-    stream_events: int | None = None
+    streamed: bool = False  # the body went by in Chunks jobs
+    request_end: float | None = None  # when the request was sent: the start of TTFT
     response_bytes: int | None = None
     error: str | None = None
     ttft_ms: float | None = None
@@ -199,9 +214,12 @@ class Pipeline:
         *,
         queue_size: int = 20000,
         threader: threads.SharedThreader | None = None,
+        max_keep: int = 16 * 1024 * 1024,
     ) -> None:
         self.recorder = recorder
-        self.queue: queue.Queue[Begin | Progress | Finish | Marker | None] = queue.Queue(queue_size)
+        self.queue: queue.Queue[Begin | Chunks | Finish | Marker | None] = queue.Queue(queue_size)
+        self.streams: dict[str, StreamState] = {}
+        self.max_keep = max_keep
         self.threader = threader or threads.SharedThreader()
         self.contexts: OrderedDict[str, Context] = OrderedDict()
         self.counters = Counters()
@@ -209,7 +227,7 @@ class Pipeline:
 
     # -- called from the event loop: never block ----------------------------------------
 
-    def submit(self, job: Begin | Progress | Finish) -> None:
+    def submit(self, job: Begin | Chunks | Finish) -> None:
         try:
             self.queue.put_nowait(job)
         except queue.Full:
@@ -263,7 +281,7 @@ class Pipeline:
 
     # -- the analysis itself (analysis thread only) --------------------------------------
 
-    def handle(self, job: Begin | Progress | Finish) -> None:
+    def handle(self, job: Begin | Chunks | Finish) -> None:
         match job:
             case Begin():
                 context = self.begin(job)
@@ -271,13 +289,17 @@ class Pipeline:
                 while len(self.contexts) > 10000:
                     self.contexts.popitem(last=False)
                 self.recorder.begin(dict(context.row), job.body)
-            case Progress():
-                if job.id in self.contexts:
-                    self.recorder.progress(job.id, job.fields)
+            case Chunks():
+                stream = self.stream_state(job)
+                if stream.accumulator is not None and job.id in self.contexts:
+                    fields = usage_fields(stream.accumulator.response, estimate_output=True)
+                    self.recorder.progress(job.id, fields)
             case Finish():
                 context = self.contexts.pop(job.id, None)
-                row = self.finish(job, context)
-                self.recorder.finish(row, job.body and self.decoded(job), job.stream_body)
+                stream = self.streams.pop(job.id, None)
+                row = self.finish(job, context, stream)
+                kept = bytes(stream.kept) if stream is not None and stream.kept else None
+                self.recorder.finish(row, job.body and self.decoded(job), kept)
                 if job.verdicts:
                     self.recorder.verdicts(
                         job.id, [dict(v, at=row["ended_at"]) for v in job.verdicts]
@@ -288,10 +310,31 @@ class Pipeline:
                     except Exception:  # noqa: BLE001
                         log.exception("summary callback failed")
 
+    def stream_state(self, job: Chunks) -> StreamState:
+        stream = self.streams.get(job.id)
+        if stream is None:
+            known = job.dialect in wire.DIALECTS
+            accumulator = wire.stream_accumulator(job.dialect) if known else None
+            stream = self.streams[job.id] = StreamState(
+                Decoder.for_encoding(job.encoding), accumulator
+            )
+        for at, data in job.items:
+            plain = stream.decoder.feed(data)
+            if not plain:
+                continue
+            if len(stream.kept) + len(plain) <= self.max_keep:
+                stream.kept += plain
+            else:
+                stream.truncated = True
+            if stream.accumulator is not None and stream.accumulator.feed(plain):
+                if stream.first_output_at is None:
+                    stream.first_output_at = at
+        return stream
+
     def begin(self, job: Begin) -> Context:
         dialect = wire.detect(job.method, job.path)
-        request = job.request
-        if request is None and dialect and job.body:
+        request = None
+        if dialect and job.body:
             request = wire.parse_request(dialect, decode(job.body, job.headers), job.path)
         headers = credentials.scrub_headers(job.headers)
         system = request.system_text if request else ""
@@ -337,7 +380,9 @@ class Pipeline:
         """The response body with its content-encoding removed (what the client's SDK reads)."""
         return None if job.body is None else decode(job.body, job.headers)
 
-    def finish(self, job: Finish, context: Context | None) -> dict[str, Any]:
+    def finish(
+        self, job: Finish, context: Context | None, stream: StreamState | None = None
+    ) -> dict[str, Any]:
         row = dict(context.row) if context else {"id": job.id, "verdict": job.verdict}
         dialect = job.response_dialect or (context.dialect if context else None)
         content_type = next(
@@ -351,12 +396,24 @@ class Pipeline:
             ttft_ms=job.ttft_ms,
             overhead_ms=job.overhead_ms,
             response_bytes=job.response_bytes,
-            stream_events=job.stream_events,
             verdict=job.verdict,
         )
         error = job.error
-        response = job.stream
-        if response is None and dialect and job.body:
+        response = None
+        if stream is not None and stream.accumulator is not None:
+            tail = stream.decoder.flush()
+            if tail:
+                stream.kept += tail
+                stream.accumulator.feed(tail)
+            response = stream.accumulator.finish()
+            row["stream_events"] = stream.accumulator.events
+            if stream.first_output_at is not None and job.request_end:
+                row["ttft_ms"] = (stream.first_output_at - job.request_end) * 1000
+            if not error and stream.decoder.failed:
+                error = f"could not decode the stream: {stream.decoder.failed}"
+            if not error and not stream.accumulator.done and not response.error:
+                error = "stream ended before its final event (upstream cut it short)"
+        elif response is None and dialect and job.body:
             body = self.decoded(job)
             if wire.is_stream_response(content_type):  # held whole for post-flight rules
                 response = wire.parse_stream(dialect, body) if body else None

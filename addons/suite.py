@@ -1,4 +1,4 @@
-"""The suite's shared runtime: options, configuration, the recorder and the analysis pipeline.
+"""The suite's shared runtime: options, configuration, and the recorder process.
 
 The other addons hold a reference to one Suite and read what they need from it, so that the
 configuration is loaded and validated exactly once, in `configure`.
@@ -15,9 +15,8 @@ from mitmproxy.addonmanager import Loader
 
 from addons import config as configuration
 from addons import replies
-from addons.pipeline import Pipeline
 from addons.threads import SharedThreader
-from addons.store.recorder import Recorder
+from addons.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +29,7 @@ class Suite:
             self.config: configuration.Config = configuration.load()
         except configuration.ConfigError:
             self.config = None  # type: ignore[assignment]  # configure() reports it properly
-        self.recorder: Recorder | None = None
-        self.pipeline: Pipeline | None = None
+        self.worker: Worker | None = None
         self.capture = None  # set by main.py
         self.gate = None  # set by main.py
         self.threader = SharedThreader()
@@ -101,12 +99,15 @@ class Suite:
         ctx.options.update(**updates)
 
     def running(self) -> None:
-        if self.recorder is None:
+        if self.worker is None:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self.recorder = Recorder(str(self.db_path), busy_timeout_ms=self.config.busy_timeout_ms)
-            self.recorder.start().add_done_callback(report_abandoned)
-            self.pipeline = Pipeline(self.recorder, threader=self.threader)
-            self.pipeline.start()
+            self.worker = Worker(
+                self.db_path,
+                busy_timeout_ms=self.config.busy_timeout_ms,
+                quiet=self.quiet,
+                max_keep=self.config.max_body_bytes,
+            )
+            self.worker.start()
         replies.install()
         log.info("recording LLM exchanges to %s", self.db_path)
 
@@ -114,17 +115,8 @@ class Suite:
         return self.threader.assign(headers, request)
 
     def done(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.stop()
-        if self.recorder is not None:
-            self.recorder.stop()
-
-
-def report_abandoned(future) -> None:
-    if not future.exception() and future.result():
-        log.warning(
-            "marked %d exchange(s) left pending by the last run as abandoned", future.result()
-        )
+        if self.worker is not None:
+            self.worker.stop()
 
 
 def format_host(host: str) -> str:

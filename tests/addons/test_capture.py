@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +12,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addons import config, replies
 from addons.capture import STATE, Capture, StreamTap
-from addons.pipeline import Begin, Finish, Progress
+from addons.pipeline import Begin, Chunks, Finish
 from addons.routing import Router
 
 SSE = (
@@ -46,7 +45,8 @@ class Jobs:
 def suite(tmp_path):
     path = tmp_path / "mitm.toml"
     path.write_text('[upstreams]\nanthropic = "http://127.0.0.1:9001"\n')
-    return SimpleNamespace(config=config.load(path, env={}), pipeline=Jobs())
+    jobs = Jobs()  # stands in for the recorder process
+    return SimpleNamespace(config=config.load(path, env={}), worker=jobs, pipeline=jobs)
 
 
 def llm_flow(body: bytes = b'{"model":"claude-x","messages":[]}', path: str = "/v1/messages"):
@@ -72,7 +72,7 @@ def test_request_hook_takes_a_snapshot_without_parsing(suite):
         assert begin.id == flow.id and begin.upstream == "anthropic"
         assert begin.body is flow.request.raw_content  # a reference, not a copy
         assert begin.headers is flow.request.headers.fields
-        assert begin.request is None  # parsing happens on the analysis thread
+        assert begin.thread is None  # parsing and threading happen in the recorder process
         assert flow.id in capture.inflight
 
 
@@ -85,12 +85,12 @@ def test_buffered_response_is_finished_with_its_raw_body(suite):
         capture.response(flow)
         [finish] = suite.pipeline.of(Finish)
         assert finish.status == 200 and finish.body == b'{"id":"msg_1"}'
-        assert finish.stream is None and finish.error is None
+        assert not finish.streamed and finish.error is None
         assert finish.latency_ms >= 0 and finish.overhead_ms > 0
         assert flow.id not in capture.inflight
 
 
-def test_event_stream_is_tapped_and_relayed_unchanged(suite):
+def test_event_stream_is_relayed_unchanged_and_handed_over_in_chunks(suite):
     with taddons.context():
         flow = llm_flow()
         capture = run_request(suite, flow)
@@ -103,49 +103,15 @@ def test_event_stream_is_tapped_and_relayed_unchanged(suite):
         assert b"".join(relayed) == SSE
         assert tap(b"") == []  # an empty chunk would end the client's chunked body early
         capture.response(flow)
+        shipped = suite.pipeline.of(Chunks)
+        assert b"".join(data for job in shipped for _, data in job.items) == SSE
+        assert all(job.dialect == "anthropic" for job in shipped)
         [finish] = suite.pipeline.of(Finish)
-        assert finish.stream.text == "Hello" and finish.stream.usage.output == 7
-        assert finish.stream_body == SSE and finish.response_bytes == len(SSE)
-        assert finish.ttft_ms is not None and finish.error is None
+        assert finish.streamed and finish.body is None and finish.response_bytes == len(SSE)
+        assert finish.request_end is not None and finish.error is None
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-def test_compressed_stream_is_decoded_for_capture_only(suite, encoding):
-    compressor = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
-    wire = compressor.compress(SSE) + compressor.flush()
-    if encoding == "gzip":
-        assert gzip.decompress(wire) == SSE
-    with taddons.context():
-        flow = llm_flow()
-        capture = run_request(suite, flow)
-        flow.response = tutils.tresp(content=None)
-        flow.response.headers.update(
-            {"content-type": "text/event-stream", "content-encoding": encoding}
-        )
-        capture.responseheaders(flow)
-        tap = flow.response.stream
-        assert b"".join(tap(wire[i : i + 5]) for i in range(0, len(wire), 5)) == wire
-        tap(b"")
-        capture.response(flow)
-        [finish] = suite.pipeline.of(Finish)
-        assert finish.stream.text == "Hello" and finish.stream_body == SSE
-
-
-def test_stream_cut_before_its_final_event_is_an_error(suite):
-    with taddons.context():
-        flow = llm_flow()
-        capture = run_request(suite, flow)
-        flow.response = tutils.tresp(content=None)
-        flow.response.headers["content-type"] = "text/event-stream"
-        capture.responseheaders(flow)
-        flow.response.stream(SSE[: SSE.index(b"event: message_delta")])
-        flow.response.stream(b"")
-        capture.response(flow)
-        [finish] = suite.pipeline.of(Finish)
-        assert "ended before its final event" in finish.error
-
-
-def test_live_progress_is_throttled(suite):
+def test_chunks_are_handed_over_at_once_then_at_most_every_interval(suite):
     with taddons.context():
         flow = llm_flow()
         capture = run_request(suite, flow)
@@ -154,10 +120,28 @@ def test_live_progress_is_throttled(suite):
         capture.responseheaders(flow)
         for i in range(0, len(SSE), 3):
             flow.response.stream(SSE[i : i + 3])
-        progress = suite.pipeline.of(Progress)
-        assert len(progress) == 1  # the first chunk reports at once, the rest wait 250 ms
-        flow.response.stream.report(flow.response.stream.next_progress + 1)
-        assert len(suite.pipeline.of(Progress)) == 2
+        assert len(suite.pipeline.of(Chunks)) == 1  # the first chunk goes at once: row is live
+        tap = flow.response.stream
+        capture.expire(tap.next_flush + 0.01)  # the watchdog hands over what a quiet stream has
+        assert len(suite.pipeline.of(Chunks)) == 2
+
+
+def test_compressed_stream_goes_to_the_recorder_still_encoded(suite):
+    wire = gzip.compress(SSE)
+    with taddons.context():
+        flow = llm_flow()
+        capture = run_request(suite, flow)
+        flow.response = tutils.tresp(content=None)
+        flow.response.headers.update(
+            {"content-type": "text/event-stream", "content-encoding": "gzip"}
+        )
+        capture.responseheaders(flow)
+        tap = flow.response.stream
+        assert b"".join(tap(wire[i : i + 5]) for i in range(0, len(wire), 5)) == wire
+        tap(b"")
+        shipped = suite.pipeline.of(Chunks)
+        assert b"".join(d for job in shipped for _, d in job.items) == wire
+        assert shipped[0].encoding == "gzip"
 
 
 def test_upstream_failure_registers_a_reply_in_the_clients_dialect(suite):

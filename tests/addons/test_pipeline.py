@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from addons.pipeline import Begin, Finish, Pipeline, Progress
+from addons.pipeline import Begin, Chunks, Finish, Pipeline
 
 ANTHROPIC_BODY = json.dumps(
     {
@@ -104,7 +104,6 @@ def test_begin_row_is_parsed_identified_threaded_and_scrubbed():
 def test_finish_row_carries_usage_tool_calls_and_served_model():
     calls, seen, _ = run(
         begin(),
-        Progress("f1", {"output_tokens": 3}),
         Finish(
             id="f1",
             ended_at=1_790_000_001.5,
@@ -116,7 +115,7 @@ def test_finish_row_carries_usage_tool_calls_and_served_model():
             overhead_ms=0.2,
         ),
     )
-    assert [c[0] for c in calls] == ["begin", "progress", "finish"]
+    assert [c[0] for c in calls] == ["begin", "finish"]
     row = calls[-1][1]
     assert row["state"] == "complete" and row["error"] is None
     assert row["served_model"] == "claude-opus-4-8-20261101"
@@ -197,3 +196,75 @@ def test_compressed_request_body_is_parsed_but_stored_as_sent():
     calls, _, _ = run(begin(body=packed, headers=HEADERS + ((b"content-encoding", b"gzip"),)))
     [(kind, row, body)] = calls
     assert body == packed and row["requested_model"] == "claude-opus-4-8"
+
+
+SSE = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message",'
+    b'"role":"assistant","model":"claude-x","content":[],"stop_reason":null,"usage":'
+    b'{"input_tokens":12,"output_tokens":1}}}\n\n'
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    b'"content_block":{"type":"text","text":""}}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"Hello"}}\n\n'
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    b'"usage":{"output_tokens":7}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+SSE_HEADERS = ((b"content-type", b"text/event-stream"),)
+
+
+def chunked(data: bytes, size: int, start: float = 1_790_000_000.5) -> list[tuple[float, bytes]]:
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return [(start + n / 100, piece) for n, piece in enumerate(pieces)]
+
+
+def stream_finish(**kw) -> Finish:
+    return Finish(
+        id="f1",
+        ended_at=1_790_000_002.0,
+        status=200,
+        headers=SSE_HEADERS,
+        streamed=True,
+        request_end=1_790_000_000.0,
+        **kw,
+    )
+
+
+def test_stream_chunks_give_live_counts_then_the_whole_response():
+    import gzip
+
+    packed = gzip.compress(SSE)
+    items = chunked(packed, 9)
+    half = len(items) // 2
+    calls, _, _ = run(
+        begin(),
+        Chunks("f1", items[:half], "gzip", "anthropic"),
+        Chunks("f1", items[half:], "gzip", "anthropic"),
+        stream_finish(),
+    )
+    kinds = [c[0] for c in calls]
+    assert kinds == ["begin", "progress", "progress", "finish"]
+    row, _, stream_body = calls[-1][1:]
+    assert stream_body == SSE  # decoded, as the client's SDK read it
+    assert row["response_text"] == "Hello" and row["output_tokens"] == 7
+    assert row["stream_events"] == 6 and row["error"] is None
+    # From the arrival of the chunk that carried the first text: 500 ms + 10 ms per chunk.
+    assert 500 <= row["ttft_ms"] <= 500 + 10 * len(items)
+
+
+def test_a_stream_cut_before_its_final_event_is_an_error():
+    cut = SSE[: SSE.index(b"event: message_delta")]
+    calls, _, _ = run(begin(), Chunks("f1", chunked(cut, 50), None, "anthropic"), stream_finish())
+    row = calls[-1][1]
+    assert row["state"] == "error" and "ended before its final event" in row["error"]
+    assert row["response_text"] == "Hello"
+
+
+def test_a_stream_that_does_not_decode_says_so():
+    calls, _, _ = run(
+        begin(),
+        Chunks("f1", [(1_790_000_000.5, b"not gzip at all")], "gzip", "anthropic"),
+        stream_finish(),
+    )
+    assert "could not decode" in calls[-1][1]["error"]
