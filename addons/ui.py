@@ -334,9 +334,9 @@ class UI:
 
     async def wait_for_database(self) -> None:
         """Until the recorder has opened the file, so that its migrations ran first."""
-        recorder = getattr(self.suite, "recorder", None)
-        if recorder is not None:
-            await asyncio.wrap_future(recorder.submit(lambda db: None))
+        worker = getattr(self.suite, "worker", None)
+        if worker is not None:
+            await asyncio.wrap_future(worker.call("ready"))
         elif not Path(self.suite.db_path).exists():
             raise FileNotFoundError(self.suite.db_path)
 
