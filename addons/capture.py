@@ -245,7 +245,7 @@ class Capture:
                 listener=state.route.listener,
                 method=request.method,
                 scheme=request.scheme,
-                host=request.pretty_host,
+                host=request.host,
                 path=state.path,
                 upstream=state.route.upstream,
                 upstream_url=state.route.url,

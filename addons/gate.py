@@ -177,11 +177,10 @@ class Gate:
 
     def check(self, flow: http.HTTPFlow, state: FlowState) -> None:
         headers = flow.request.headers
-        request = wire.parse_request(
-            state.dialect,
-            decode(flow.request.raw_content or b"", headers.fields),
-            flow.request.path,
-        )
+        raw = decode(flow.request.raw_content or b"", headers.fields)
+        if not self.engine.might_act(raw, state.dialect):
+            return  # no enabled rule can act on this body: it is not even parsed here
+        request = wire.parse_request(state.dialect, raw, flow.request.path)
         if request is None:
             return
         flow.metadata[REQUEST] = request

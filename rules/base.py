@@ -165,6 +165,9 @@ class RuleSpec:
     options_schema: dict[str, Any]
     apply: Callable[..., RuleResult | None]
     doc: str = ""
+    # A cheap look at the raw request body, before anything is parsed: False means this rule
+    # cannot act on it, so the proxy need not parse the request for it. None: always parse.
+    prefilter: Callable[[bytes, Mapping[str, Any], str | None], bool] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:

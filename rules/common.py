@@ -13,6 +13,23 @@ from typing import Any
 
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
 
+# Raw-body markers, for prefilters: each tool call in any dialect's history holds one of these
+# (Anthropic `"type":"tool_use"`, OpenAI/Ollama `"arguments"`, Gemini `"functionCall"`, OpenAI
+# Responses `"type":"function_call"`), and tool definitions hold none of them.
+TOOL_CALL_MARKERS = (b'"tool_use"', b'"arguments"', b'"functionCall"', b'"function_call"')
+TOOLS_MARKERS = (b'"tools"', b'"functionDeclarations"', b'"functions"')
+
+
+def count_tool_calls(raw: bytes) -> int:
+    """At least the number of tool calls in a raw request body (never fewer)."""
+    return sum(raw.count(marker) for marker in TOOL_CALL_MARKERS)
+
+
+def offers_tools(raw: bytes, options: Any = None, dialect: str | None = None) -> bool:
+    """Whether a raw request body may declare tools (a prefilter for post-flight rules)."""
+    return any(marker in raw for marker in TOOLS_MARKERS)
+
+
 ARGS_LIMIT = 1000  # characters of canonical arguments kept in a tool-call signature
 
 # Sorted keys, compact, unicode kept: equal values give equal text. One encoder, built once

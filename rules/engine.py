@@ -188,6 +188,16 @@ class Engine:
     def enabled(self, rule_id: str) -> bool:
         return bool(self.config.get(rule_id, {}).get("enabled"))
 
+    def might_act(self, raw: bytes, dialect: str | None) -> bool:
+        """Whether any enabled rule could act on this raw request body (its prefilter says
+        so, or it has none). False: the request need not even be parsed."""
+        for _, rules in self._phases:
+            for rule, options in rules:
+                prefilter = getattr(rule, "prefilter", None)
+                if prefilter is None or prefilter(raw, options, dialect):
+                    return True
+        return False
+
     def needs_whole_stream(self, request: Request) -> bool:
         """True when a post-flight rule must see the whole response: one is enabled and the
         request offers tools. Otherwise the stream can be relayed as it comes."""

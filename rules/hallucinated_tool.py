@@ -29,6 +29,7 @@ from .base import (
     options_schema,
     verdict,
 )
+from .common import offers_tools
 from .intercept import UNDECLARED, declared_tools, finding, intercept, model_output, reason
 
 ID = "hallucinated_tool"
@@ -63,4 +64,4 @@ def apply(
     return RuleResult(result, response=intercept(response, findings) if replace else None)
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", offers_tools)

@@ -56,7 +56,7 @@ from .base import (
     options_schema,
     verdict,
 )
-from .common import canonical_args, is_user_turn, with_system_note
+from .common import canonical_args, count_tool_calls, is_user_turn, with_system_note
 
 ID = "loop_detector"
 PHASE = Phase.PREFLIGHT
@@ -201,4 +201,9 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
     return None
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
+    """Every verdict of this rule needs at least two identical calls in the history."""
+    return count_tool_calls(raw) >= 2
+
+
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", prefilter)

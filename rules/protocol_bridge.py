@@ -27,6 +27,7 @@ in `to_dialect`; this rule only decides.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,4 +133,20 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
     )
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
+    """Only Anthropic and OpenAI Chat bodies whose model crosses over can be bridged."""
+    if dialect not in ("anthropic", "openai_chat"):
+        return False
+    match = MODEL.search(raw)
+    if match is None:
+        return True  # no plain model field: let the parsed request decide
+    claude = is_claude(match.group(1).decode("utf-8", "replace"), options["claude_prefixes"])
+    if dialect == "anthropic":
+        return options["force"] or not claude
+    return options["reverse"] and claude
+
+
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", prefilter)

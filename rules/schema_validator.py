@@ -49,7 +49,7 @@ from .base import (
     options_schema,
     verdict,
 )
-from .common import CANONICAL, arguments_object
+from .common import CANONICAL, arguments_object, offers_tools
 from .intercept import INVALID_ARGS, declared_tools, finding, intercept, model_output, reason
 
 ID = "schema_validator"
@@ -213,4 +213,4 @@ def apply(
     return RuleResult(result, response=intercept(response, findings) if replace else None)
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", offers_tools)

@@ -35,7 +35,7 @@ from .base import (
     options_schema,
     verdict,
 )
-from .common import arguments_object, with_arguments
+from .common import arguments_object, offers_tools, with_arguments
 from .intercept import declared_tools
 
 ID = "tool_args_autofix"
@@ -107,4 +107,4 @@ def apply(
     return RuleResult(result, response=dataclasses.replace(response, blocks=blocks))
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", offers_tools)

@@ -160,4 +160,12 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
     return RuleResult(verdict(options["action"], ID, PHASE, reason, details))
 
 
-RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "")
+RESULT_MARKERS = (b"tool_result", b'"tool"', b"functionResponse", b"function_call_output")
+
+
+def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
+    """A streak of `max_errors` failures needs at least that many tool results."""
+    return sum(raw.count(m) for m in RESULT_MARKERS) >= options["max_errors"]
+
+
+RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", prefilter)

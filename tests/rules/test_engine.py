@@ -446,3 +446,85 @@ def test_the_whole_pipeline_leaves_its_input_alone(dialect):
     assert BLOCK not in kinds.values()
     assert pre.request.system[-1].type == TEXT
     assert isinstance(pre.request.system[-1], Block)
+
+
+@pytest.mark.parametrize(
+    "doc, body, dialect, expected",
+    [
+        # Defaults: loop_detector needs two tool calls, protocol_bridge a crossing model.
+        (
+            {},
+            b'{"model":"claude-x","messages":[{"role":"user","content":"hi"}]}',
+            "anthropic",
+            False,
+        ),
+        ({}, b'{"model":"qwen3","messages":[]}', "anthropic", True),
+        ({}, b'{"model":"claude-x","messages":[]}', "openai_chat", True),
+        ({}, b'{"model":"gpt-5","messages":[]}', "openai_chat", False),
+        (
+            {},
+            b'{"messages":[{"content":[{"type":"tool_use"}]},{"content":[{"type":"tool_use"}]}]}',
+            "anthropic",
+            True,
+        ),
+        (
+            {},
+            b'{"model":"m","messages":[{"tool_calls":[{"function":{"arguments":"{}"}},'
+            b'{"function":{"arguments":"{}"}}]}]}',
+            "openai_chat",
+            True,
+        ),
+        # Post-flight rules look only at requests that offer tools.
+        (
+            {
+                "loop_detector": {"enabled": False},
+                "protocol_bridge": {"enabled": False},
+                "hallucinated_tool": {"enabled": True},
+            },
+            b'{"model":"m","tools":[]}',
+            "ollama",
+            True,
+        ),
+        (
+            {
+                "loop_detector": {"enabled": False},
+                "protocol_bridge": {"enabled": False},
+                "hallucinated_tool": {"enabled": True},
+            },
+            b'{"model":"m"}',
+            "ollama",
+            False,
+        ),
+        # A rule with no prefilter always wants the parsed request.
+        ({"model_router": {"enabled": True}}, b'{"model":"m"}', "anthropic", True),
+        (
+            {"loop_detector": {"enabled": False}, "protocol_bridge": {"enabled": False}},
+            b"{}",
+            "anthropic",
+            False,
+        ),
+    ],
+)
+def test_might_act_spares_the_parse_when_no_rule_can_act(doc, body, dialect, expected):
+    assert Engine(doc).might_act(body, dialect) is expected
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("times", [2, 3, 4, 5])
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_prefilters_never_hide_what_the_rules_would_see(dialect, times, separators):
+    import json
+
+    from tests.rules.bodies import body
+
+    doc = {
+        "loop_detector": {"max_repeats": 2, "nudge_at": 0, "tail_consecutive": 2},
+        "tool_failure_breaker": {"enabled": True, "max_errors": 2},
+    }
+    steps = [user("go"), *loop("Bash", LS, times, output="Error: failed to run")]
+    data = body(dialect, steps, tools=[BASH])
+    raw = json.dumps(data, separators=separators).encode()
+    engine = Engine(doc)
+    outcome = engine.preflight(request(dialect, steps, tools=[BASH]), context(dialect))
+    assert outcome.verdicts, "the rules act on this conversation"
+    assert engine.might_act(raw, dialect)
