@@ -39,6 +39,7 @@ from addons.wire import errors, render, translate
 from addons.wire.model import Request, Response
 from rules.base import BLOCK, HistoryItem, RuleContext
 from rules.engine import Engine, InvalidConfig, Outcome
+from rules.protocol_bridge import is_claude
 from rules.registry import schema as rules_schema
 
 log = logging.getLogger(__name__)
@@ -367,16 +368,31 @@ class Gate:
             return json_response(200, {"versions": versions})
         if method == "GET" and path == f"{RULES_PATH}/schema":
             return json_response(200, rules_schema())
-        if method != "POST" or path not in (RULES_PATH, f"{RULES_PATH}/restore"):
+        if method == "GET" and path == f"{RULES_PATH}/mode":
+            return json_response(200, routing_mode(self.engine.config))
+        if method != "POST" or path not in (
+            RULES_PATH,
+            f"{RULES_PATH}/restore",
+            f"{RULES_PATH}/mode",
+        ):
             return json_response(404, {"error": f"not found: {method} {path}"})
         peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         if not is_loopback(peer):
             return json_response(403, {"error": "rules can only be changed from this machine"})
+        content_type = flow.request.headers.get("content-type", "")
+        if not content_type.lower().startswith("application/json"):
+            # A web page cannot send this cross-site without a CORS preflight, which we refuse.
+            return json_response(415, {"error": "send the rules as application/json"})
         try:
             body = json.loads(flow.request.content or b"")
         except ValueError as e:
             return json_response(400, {"error": f"invalid JSON body: {e}"})
-        if path.endswith("/restore"):
+        if path.endswith("/mode"):
+            try:
+                body, by = with_mode(self.current["document"], body), f"mode:{peer}"
+            except ValueError as e:
+                return json_response(400, {"error": str(e)})
+        elif path.endswith("/restore"):
             version = body.get("version") if isinstance(body, dict) else None
             found = [v for v in self.versions if v["version"] == version]
             if not found:
@@ -408,6 +424,7 @@ class Gate:
             "document": self.current["document"],
             "effective": self.engine.config,
             "active": self.active,
+            "mode": routing_mode(self.engine.config),
             "rules_file": str(path) if path else None,
         }
 
@@ -429,6 +446,59 @@ ANTHROPIC_HEADERS = (
     "anthropic-beta",
     "anthropic-dangerous-direct-browser-access",
 )
+
+
+def routing_mode(config: dict[str, Any]) -> dict[str, Any]:
+    """Passthrough, or redirect (Anthropic clients bridged to a local model), as the effective
+    rules configure it: redirect when protocol_bridge is on and model_router sends a Claude
+    model to a non-Claude one."""
+    bridge, router = config["protocol_bridge"], config["model_router"]
+    prefixes = bridge["claude_prefixes"]
+    targets = []
+    if bridge["enabled"] and router["enabled"]:
+        for source, target in router["aliases"].items():
+            if is_claude(source, prefixes) and not is_claude(target, prefixes):
+                targets.append({"from_model": source, "to": target})
+        for rule in router["rules"]:
+            condition, target = rule.get("if", {}), rule.get("then")
+            froms = condition.get("from_model_prefix") or condition.get("from_model")
+            froms = [froms] if isinstance(froms, str) else list(froms or [])
+            if (
+                target
+                and not is_claude(target, prefixes)
+                and any(is_claude(f, prefixes) for f in froms)
+            ):
+                targets.append({"from": froms, "to": target})
+    return {
+        "mode": "redirect" if targets else "passthrough",
+        "routes": targets,
+        "upstream": bridge["upstream"],
+    }
+
+
+def with_mode(document: dict[str, Any], body: Any) -> dict[str, Any]:
+    """The rules document switched to a mode: `{"mode": "passthrough"}` or `{"mode":
+    "redirect", "to": MODEL, "from_model_prefix": "claude-" (default), "upstream": LABEL}`."""
+    if not isinstance(body, dict) or body.get("mode") not in ("passthrough", "redirect"):
+        raise ValueError('mode must be "passthrough" or "redirect"')
+    doc = json.loads(json.dumps(document))  # a copy
+    router = doc.setdefault("model_router", {})
+    if body["mode"] == "passthrough":
+        router["enabled"] = False
+        return doc
+    target = body.get("to")
+    if not isinstance(target, str) or not target:
+        raise ValueError('redirect needs "to": the local model to use')
+    prefix = body.get("from_model_prefix", "claude-")
+    router["enabled"] = True
+    router["rules"] = [{"if": {"from_model_prefix": prefix}, "then": target}] + [
+        r for r in router.get("rules", []) if r.get("if", {}).get("from_model_prefix") != prefix
+    ]
+    bridge = doc.setdefault("protocol_bridge", {})
+    bridge["enabled"] = True
+    if body.get("upstream"):
+        bridge["upstream"] = body["upstream"]
+    return doc
 
 
 def block_response(dialect: str, stream: bool, outcome: Outcome) -> http.Response:

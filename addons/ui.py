@@ -2,11 +2,12 @@
 
 On `running`, once the recorder has opened (and migrated) the database, this addon starts
 `datasette serve <db> --host 127.0.0.1 --port <[ui] port> --setting base_url /__proxy/` with the
-inspector plugin and generated metadata (plugin settings, canned queries), restarts it if it
-dies (at most `[ui] max_restarts` times in a row, with growing pauses, each logged), and stops it
-on `done`. Requests for `/__proxy/*` arriving on the reverse listener, except the paths other
-addons answer (`SUITE_PATHS`: health, rules, MCP), are pointed at it with `X-Forwarded-For`
-overwritten by the real client address, which the plugin uses to decide who may see what.
+inspector plugin and generated metadata (plugin settings, canned queries, and `suite_url`, the
+reverse listener to which Datasette forwards the rules API), restarts it if it dies (at most
+`[ui] max_restarts` times in a row, with growing pauses, each logged), and stops it on `done`.
+Requests for `/__proxy/*` arriving on the reverse listener, except the paths other addons answer
+(`SUITE_PATHS`: health, rules, MCP), are pointed at it with `X-Forwarded-For` overwritten by the
+real client address, which the plugin uses to decide who may see what.
 
 Failure policy: the UI fails on its own. If Datasette is down, `/__proxy/*` answers 503 and LLM
 traffic is untouched; a crash loop ends in one logged error, not a busy loop.
@@ -42,7 +43,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import exceptions, http
+from mitmproxy import ctx, exceptions, http
 from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
@@ -288,7 +289,9 @@ class UI:
         return env
 
     def write_metadata(self, db_path: Path) -> Path:
-        doc = metadata(db_path.stem, **self.settings.plugin_settings())
+        doc = metadata(
+            db_path.stem, suite_url=reverse_listener_url(), **self.settings.plugin_settings()
+        )
         handle, name = tempfile.mkstemp(prefix="llm-inspector-ui-", suffix=".json")
         with os.fdopen(handle, "w") as f:
             json.dump(doc, f, indent=2)
@@ -404,6 +407,21 @@ class UI:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def reverse_listener_url() -> str | None:
+    """Where Datasette reaches the suite's own `/__proxy/api/rules`: the reverse listener."""
+    proxyserver = getattr(getattr(ctx, "master", None), "addons", None)
+    proxyserver = proxyserver.get("proxyserver") if proxyserver is not None else None
+    for server in getattr(proxyserver, "servers", ()):
+        if isinstance(server.mode, ReverseMode) and server.mode.transport_protocol == "tcp":
+            for host, port, *_ in server.listen_addrs:
+                if host in ("0.0.0.0", ""):
+                    host = "127.0.0.1"
+                elif host == "::":
+                    host = "::1"
+                return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return None
 
 
 def point_at_ui(flow: http.HTTPFlow, port: int) -> None:

@@ -3,8 +3,12 @@
 ```json
 {"plugins": {"llm-inspector": {
     "redact": true, "redact_ipv4_prefix": 24, "redact_ipv6_prefix": 64,
-    "token": {"$env": "LLM_INSPECTOR_UI_TOKEN"}, "database": "proxy"}}}
+    "token": {"$env": "LLM_INSPECTOR_UI_TOKEN"}, "database": "proxy",
+    "suite_url": "http://127.0.0.1:8000"}}}
 ```
+
+`suite_url` is where the proxy suite answers `/__proxy/api/rules` (its reverse listener); the
+suite sets it when it starts Datasette, so that the Rules page also works on Datasette's port.
 
 The token may also come from the environment variable `LLM_INSPECTOR_UI_TOKEN` alone, which is
 how the suite passes it (so it never lands in a metadata file that `/-/metadata.json` shows).
@@ -30,6 +34,7 @@ class InspectorConfig:
     ipv6_prefix: int = 64
     token: str | None = None
     database: str | None = None  # default: the first file database Datasette serves
+    suite_url: str | None = None  # the proxy suite's reverse listener, for the rules API
 
     @property
     def policy(self) -> Policy:
@@ -52,7 +57,12 @@ class InspectorConfig:
         database = raw.get("database") or None
         if database is not None and not isinstance(database, str):
             raise ValueError(f"{PLUGIN}.database must be a database name")
-        return cls(redact, v4, v6, token, database)
+        suite_url = raw.get("suite_url") or None
+        if suite_url is not None and (
+            not isinstance(suite_url, str) or not suite_url.startswith(("http://", "https://"))
+        ):
+            raise ValueError(f"{PLUGIN}.suite_url must be an http(s) URL, got {suite_url!r}")
+        return cls(redact, v4, v6, token, database, suite_url)
 
     @classmethod
     def from_datasette(cls, datasette) -> InspectorConfig:
@@ -73,6 +83,7 @@ def metadata(
     ipv4_prefix: int = 24,
     ipv6_prefix: int = 64,
     title: str = "llm-inspector",
+    suite_url: str | None = None,
 ) -> dict[str, Any]:
     """The Datasette metadata the suite serves its database with: plugin settings and the
     canned queries. The token is not in it (see the module docstring)."""
@@ -84,6 +95,8 @@ def metadata(
         "redact_ipv6_prefix": ipv6_prefix,
         "database": database,
     }
+    if suite_url:
+        settings["suite_url"] = suite_url
     # Validate here too, so that the suite refuses bad [ui] values before starting Datasette.
     InspectorConfig.from_dict(settings, env={})
     return {

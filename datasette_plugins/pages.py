@@ -1,4 +1,5 @@
-"""The inspector's HTML pages: Requests (the home), request detail, Conversations, Stats.
+"""The inspector's HTML pages: Requests (the home), request detail, Conversations, Stats, Audit
+and Rules.
 
 Each page is a thin server-rendered shell over Datasette's own `base.html`; the content is drawn
 in the browser from the JSON API under `<base_url>api/` by the ES modules in `static/js/`. So the
@@ -36,6 +37,8 @@ NAV = (
     ("", "Requests", "requests"),
     ("conversations", "Conversations", "conversations"),
     ("stats", "Stats", "stats"),
+    ("audit", "Audit", "audit"),
+    ("rules", "Rules", "rules"),
 )
 TITLES = {
     "requests": "Requests",
@@ -43,6 +46,8 @@ TITLES = {
     "conversations": "Conversations",
     "conversation": "Conversation",
     "stats": "Stats",
+    "audit": "Audit",
+    "rules": "Rules",
 }
 
 
@@ -55,6 +60,8 @@ def register_routes(datasette) -> list[tuple[str, Any]]:
         (r"^/conversations/?$", conversations_page),
         (r"^/conversations/(?P<conversation_id>[^/]+)$", conversation_page),
         (r"^/stats/?$", stats_page),
+        (r"^/audit/?$", audit_page),
+        (r"^/rules/?$", rules_page),
         (r"^/-/inspector/static/(?P<path>[A-Za-z0-9_./-]+)$", static_file),
     ]
 
@@ -91,6 +98,14 @@ async def conversation_page(datasette, request):
 
 async def stats_page(datasette, request):
     return await render(datasette, request, "stats")
+
+
+async def audit_page(datasette, request):
+    return await render(datasette, request, "audit")
+
+
+async def rules_page(datasette, request):
+    return await render(datasette, request, "rules")
 
 
 async def static_file(request, send):

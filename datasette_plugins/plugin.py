@@ -1,7 +1,8 @@
 """The Datasette plugin: JSON API routes, the viewer gate, and who may use Datasette's own views.
 
 Registered through the `datasette` entry point `inspector = "datasette_plugins.plugin"`. The
-HTML pages live in `pages.py`, registered as their own entry point.
+HTML pages live in `pages.py`, registered as their own entry point; the audit log and the rules
+forwarding (`audit.py`) are routes of this plugin.
 
 Datasette's table, row, SQL and export views show content without redaction, so a viewer who
 may not see everything (redaction on and not on loopback) is denied all of them for every
@@ -16,7 +17,7 @@ import importlib
 from datasette import hookimpl
 
 from addons.store import bodies
-from datasette_plugins import api, auth, redaction
+from datasette_plugins import api, audit, auth, redaction
 from datasette_plugins.config import InspectorConfig
 from datasette_plugins.queries import CANNED_QUERIES
 
@@ -76,7 +77,12 @@ def permission_allowed(datasette, actor, action, resource):
 
 @hookimpl
 def register_routes(datasette):
-    return api.routes()
+    return api.routes() + audit.routes()
+
+
+@hookimpl
+def skip_csrf(datasette, scope):
+    return audit.skip_csrf(datasette, scope)
 
 
 @hookimpl

@@ -9,7 +9,8 @@ What it holds (times relative to now):
   call and its result, Codex CLI on the Responses API, Ollama with an image, Gemini;
 - errors: an upstream 500, an overloaded 529, a request blocked by a rule;
 - one request from another machine on the LAN, and a pending streaming request;
-- a day of smaller background traffic, so that the stats have a shape.
+- a day of smaller background traffic, so that the stats have a shape, with what the rules said
+  about some of it (routing and options rewrites, loop nudges and blocks, an intercept).
 """
 
 # ruff: noqa: E501 - demo data: long literal prompts and bodies read better unbroken
@@ -1612,6 +1613,133 @@ def background(s: Seeder, rng: random.Random) -> None:
         )
 
 
+def rule_events(s: Seeder) -> None:
+    """What the rules said about some of the background traffic, for the Audit page: routing and
+    Ollama options rewrites, loop nudges and blocks, a repaired tool call, a tripped breaker."""
+    rows = [r for r in s.rows if r["id"].startswith("req-bg-")]
+    for n, row in enumerate(rows):
+        model = row["requested_model"]
+        events: list[dict[str, Any]] = []
+        if row["dialect"] == "ollama" and n % 2 == 0:
+            events.append(
+                {
+                    "phase": "transform",
+                    "rule_id": "ollama_options",
+                    "verdict": "rewrite",
+                    "reason": "options set: num_ctx=16384, keep_alive=30m",
+                    "details": {
+                        "applied": {"num_ctx": 16384, "keep_alive": "30m"},
+                        "sources": ["defaults"],
+                    },
+                }
+            )
+        elif model == "gpt-4o-mini" and n % 3 != 2:
+            events.append(
+                {
+                    "phase": "transform",
+                    "rule_id": "model_router",
+                    "verdict": "rewrite",
+                    "reason": "gpt-4o-mini → qwen2.5-coder:32b (via alias)",
+                    "details": {"from": "gpt-4o-mini", "to": "qwen2.5-coder:32b", "via": "alias"},
+                }
+            )
+        if n % 9 == 4:
+            events.append(
+                {
+                    "phase": "preflight",
+                    "rule_id": "loop_detector",
+                    "verdict": "warn",
+                    "reason": "Tool call 'Read' repeated 3× — nudged (blocks at 4)",
+                    "details": {
+                        "trigger": "count_in_window",
+                        "tool_name": "Read",
+                        "count": 3,
+                        "nudge": True,
+                        "soft_unblock": True,
+                        "args_preview": '{"file_path":"src/datekit/parse.py"}',
+                    },
+                }
+            )
+        elif n % 13 == 7:
+            events.append(
+                {
+                    "phase": "preflight",
+                    "rule_id": "loop_detector",
+                    "verdict": "block",
+                    "reason": "Tool call 'Bash' repeated 4× since the last user message",
+                    "details": {
+                        "trigger": "count_in_window",
+                        "tool_name": "Bash",
+                        "count": 4,
+                        "args_preview": '{"command":"pytest -x -q"}',
+                    },
+                }
+            )
+        elif n % 17 == 10:
+            events.append(
+                {
+                    "phase": "postflight",
+                    "rule_id": "schema_validator",
+                    "verdict": "intercept",
+                    "reason": "Edit: missing required field 'old_string'",
+                    "details": {
+                        "findings": [
+                            {
+                                "tool": "Edit",
+                                "kind": "invalid_args",
+                                "errors": ["'old_string' is a required property"],
+                            }
+                        ],
+                        "replaced": True,
+                        "streaming": False,
+                    },
+                }
+            )
+        elif n == 30:
+            events.append(
+                {
+                    "phase": "preflight",
+                    "rule_id": "tool_failure_breaker",
+                    "verdict": "block",
+                    "reason": "Tool 'Bash' has failed 3 consecutive times. Latest: 'command not found: pnpm'",
+                    "details": {
+                        "tool_name": "Bash",
+                        "consecutive_errors": 3,
+                        "window": 5,
+                        "last_error": "command not found: pnpm",
+                    },
+                }
+            )
+        if not events:
+            continue
+        for seq, event in enumerate(events):
+            s.conn.execute(
+                "INSERT INTO verdicts (request_id, seq, phase, rule_id, verdict, reason, details, "
+                "at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    seq,
+                    event["phase"],
+                    event["rule_id"],
+                    event["verdict"],
+                    event["reason"],
+                    json.dumps(event["details"]),
+                    row["ended_at"],
+                ),
+            )
+        order = ("allow", "warn", "rewrite", "intercept", "block")
+        verdict = max((e["verdict"] for e in events), key=order.index)
+        blocked = next((e for e in events if e["verdict"] == "block"), None)
+        if blocked is None:
+            s.conn.execute("UPDATE requests SET verdict = ? WHERE id = ?", (verdict, row["id"]))
+        else:
+            s.conn.execute(
+                "UPDATE requests SET verdict = 'block', status = 400, state = 'error', error = ?, "
+                "output_tokens = NULL, response_text = NULL WHERE id = ?",
+                (f"blocked: {blocked['reason']}", row["id"]),
+            )
+
+
 def seed(path: str | pathlib.Path, now: dt.datetime | None = None) -> Demo:
     """Create (or add to) the demo database at `path`."""
     demo = Demo(str(path))
@@ -1624,6 +1752,7 @@ def seed(path: str | pathlib.Path, now: dt.datetime | None = None) -> Demo:
             side_requests(seeder, demo)
             errors(seeder, demo)
             pending(seeder, demo)
+            rule_events(seeder)
     finally:
         db.close()
     return demo

@@ -603,3 +603,88 @@ def m002_ui_search_summaries_rollups(db: sqlite_utils.Database) -> None:
     )
     rebuild_ui_tables(db)
     create_ui_triggers(db)
+
+
+# -- m003: the audit log -----------------------------------------------------------------------
+#
+# The Audit page lists verdicts newest first, optionally of one verdict or one rule, and counts
+# them per verdict and rule over a time window:
+#
+# - m001's `(rule_id, at)` serves the rule filter; `(at, verdict, rule_id)` the unfiltered list
+#   (skipping allows inside the index) and `(verdict, at, rule_id)` the verdict filter.
+# - `verdicts_hourly` counts verdicts per hour, verdict and rule (WITHOUT ROWID, '' for NULL),
+#   kept by triggers, so that counts over any window read the whole hours here and only the
+#   partial hours at its edges from `verdicts`. The recorder inserts verdicts without a `seq`
+#   clash, so an `INSERT OR REPLACE` never replaces one behind the delete trigger's back.
+
+
+def _verdict_hour(row: str) -> str:
+    return f"substr({row}.at, 1, 13) || ':00:00Z'"
+
+
+def _verdict_count(row: str, sign: str) -> str:
+    hour, verdict, rule_id = (
+        _verdict_hour(row),
+        f"coalesce({row}.verdict, '')",
+        f"coalesce({row}.rule_id, '')",
+    )
+    statement = f"""
+        INSERT INTO verdicts_hourly (hour, verdict, rule_id, count)
+        VALUES ({hour}, {verdict}, {rule_id}, {sign}1)
+        ON CONFLICT (hour, verdict, rule_id) DO UPDATE SET count = count + excluded.count;
+    """
+    if sign == "-":
+        statement += f"""
+        DELETE FROM verdicts_hourly
+        WHERE hour = {hour} AND verdict = {verdict} AND rule_id = {rule_id} AND count <= 0;
+        """
+    return statement
+
+
+@migrations()
+def m003_audit_log(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE INDEX idx_verdicts_at ON verdicts (at, verdict, rule_id)")
+    db.execute("CREATE INDEX idx_verdicts_verdict_at ON verdicts (verdict, at, rule_id)")
+    db.execute(
+        """
+        CREATE TABLE verdicts_hourly (
+            hour TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, verdict, rule_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        f"""
+        INSERT INTO verdicts_hourly (hour, verdict, rule_id, count)
+        SELECT {_verdict_hour("verdicts")}, coalesce(verdict, ''), coalesce(rule_id, ''), count(*)
+        FROM verdicts WHERE at IS NOT NULL GROUP BY 1, 2, 3
+        """
+    )
+    for sql in (
+        f"""
+        CREATE TRIGGER verdicts_hourly_ai AFTER INSERT ON verdicts WHEN new.at IS NOT NULL BEGIN
+            {_verdict_count("new", "+")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER verdicts_hourly_ad AFTER DELETE ON verdicts WHEN old.at IS NOT NULL BEGIN
+            {_verdict_count("old", "-")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER verdicts_hourly_au_old AFTER UPDATE OF at, verdict, rule_id ON verdicts
+        WHEN old.at IS NOT NULL BEGIN
+            {_verdict_count("old", "-")}
+        END
+        """,
+        f"""
+        CREATE TRIGGER verdicts_hourly_au_new AFTER UPDATE OF at, verdict, rule_id ON verdicts
+        WHEN new.at IS NOT NULL BEGIN
+            {_verdict_count("new", "+")}
+        END
+        """,
+    ):
+        db.execute(sql)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from types import SimpleNamespace
 
@@ -178,3 +179,29 @@ async def test_supervisor_restarts_a_crashing_child_then_gives_up(tmp_path, capl
     assert any("giving up" in m and "boom" in m for m in messages)
     await ui.done()
     assert not ui.metadata_path.exists()
+
+
+@pytest.mark.parametrize(
+    "listen, expected",
+    [
+        (("127.0.0.1", 8000), "http://127.0.0.1:8000"),
+        (("0.0.0.0", 8000), "http://127.0.0.1:8000"),
+        (("::", 8000, 0, 0), "http://[::1]:8000"),
+        (("::1", 8000, 0, 0), "http://[::1]:8000"),
+    ],
+)
+def test_datasette_is_told_where_the_rules_api_is(tmp_path, monkeypatch, listen, expected):
+    regular = SimpleNamespace(mode=ProxyMode.parse("regular@8080"), listen_addrs=(("::", 8080),))
+    reverse = SimpleNamespace(
+        mode=ProxyMode.parse("reverse:http://127.0.0.1:9001@8000"), listen_addrs=(listen,)
+    )
+    proxyserver = SimpleNamespace(servers=[regular, reverse])
+    master = SimpleNamespace(addons=SimpleNamespace(get=lambda name: proxyserver))
+    monkeypatch.setattr("addons.ui.ctx.master", master, raising=False)
+    ui = UI(SimpleNamespace(), Settings(port=8001))
+    meta_path = ui.write_metadata(tmp_path / "proxy.db")
+    try:
+        settings = json.loads(meta_path.read_text())["plugins"]["llm-inspector"]
+    finally:
+        meta_path.unlink()
+    assert settings["suite_url"] == expected

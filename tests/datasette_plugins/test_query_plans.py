@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from datasette_plugins import queries
+from datasette_plugins import audit, queries
 from datasette_plugins.queries import RequestFilters
 from datasette_plugins.redaction import Viewer, register_sql_function
 
@@ -28,6 +28,11 @@ BIG_STATS = [
     ("conversations", "idx_conversations_last_at", "20000 1"),
     ("conversations", "sqlite_autoindex_conversations_1", "20000 1"),
     ("conversation_tags", "conversation_tags", "40000 20000 2 1"),
+    ("verdicts", "idx_verdicts_at", "400000 2 2 2"),
+    ("verdicts", "idx_verdicts_verdict_at", "400000 80000 2 2"),
+    ("verdicts", "idx_verdicts_rule", "400000 50000 2"),
+    ("verdicts", "sqlite_autoindex_verdicts_1", "400000 1 1"),
+    ("verdicts_hourly", "verdicts_hourly", "40000 10 3 1"),
 ]
 
 FILTERS = {
@@ -41,7 +46,7 @@ FILTERS = {
     "until": "2026-11-21T00:00:00.000Z",
     "q": "dawn",
 }
-FULL_SCAN = re.compile(r"^SCAN (r|requests|c|conversations)$")
+FULL_SCAN = re.compile(r"^SCAN (r|requests|c|conversations|v|verdicts)$")
 
 
 def filter_sets():
@@ -144,3 +149,40 @@ def test_canned_queries_use_a_time_window_index(conn, name):
     steps = plan(conn, queries.CANNED_QUERIES[name]["sql"], {"days": "", "min_errors": ""})
     assert_indexed(steps, sorted_ok=True)  # they sort one window's rows, not the table's
     assert any("INDEX" in s or "PRIMARY KEY" in s for s in steps), steps
+
+
+AUDIT_FILTERS = {
+    "verdict": "block",
+    "rule": "loop_detector",
+    "since": "2026-11-20T10:30:00.000Z",
+    "until": "2026-11-20T12:15:00.000Z",
+    "include_allow": True,
+}
+
+
+def audit_filter_sets():
+    names = list(AUDIT_FILTERS)
+    yield {}
+    for size in (1, 2, 3):
+        for combo in itertools.combinations(names, size):
+            yield {name: AUDIT_FILTERS[name] for name in combo}
+
+
+@pytest.mark.parametrize("args", list(audit_filter_sets()), ids=lambda a: "&".join(a) or "none")
+def test_audit_log_walks_an_index_newest_first_and_counts_from_the_rollup(conn, args):
+    filters = audit.AuditFilters(**args)
+    sql, params = audit.audit_sql(filters, 51, 100)
+    steps = plan(conn, sql, params)
+    assert_indexed(steps)
+    assert any(s.startswith("SEARCH r USING INDEX sqlite_autoindex_requests_1") for s in steps)
+    conn.execute(sql, params).fetchall()
+    for sql, params in audit.count_sql(filters):
+        steps = plan(conn, sql, params)
+        assert_indexed(steps, sorted_ok=True)  # groups of a few (verdict, rule) pairs
+        # Whole hours come from the rollup; only the edges' rows are read, by the time index.
+        assert all(
+            s.startswith(("SCAN verdicts_hourly", "SEARCH verdicts_hourly", "USE TEMP B-TREE"))
+            or "COVERING INDEX idx_verdicts_at (at>? AND at<?)" in s
+            for s in steps
+        ), steps
+        conn.execute(sql, params).fetchall()

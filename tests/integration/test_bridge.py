@@ -177,3 +177,33 @@ def test_claude_code_completes_a_tool_task_on_a_local_model(redirect, upstream, 
     assert all(r.header("x-api-key") is None for r in chats)
     rows = redirect.wait_rows(2, where="upstream = 'ollama' and tools_offered like '%Bash%'")
     assert rows[-1]["conversation_id"] == rows[-2]["conversation_id"]
+
+
+def test_modes_are_detected_and_switched_through_the_rules_api(proxy, upstream):
+    mode = httpx.get(f"{proxy.url}/__proxy/api/rules/mode").json()
+    assert mode["mode"] == "passthrough"
+
+    switched = httpx.post(
+        f"{proxy.url}/__proxy/api/rules/mode", json={"mode": "redirect", "to": "qwen3-coder:30b"}
+    )
+    assert switched.status_code == 200
+    assert switched.json()["mode"]["mode"] == "redirect"
+    assert switched.json()["mode"]["routes"] == [{"from": ["claude-"], "to": "qwen3-coder:30b"}]
+
+    message = client(proxy).messages.create(
+        model="claude-opus-4-8", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.model == "qwen3-coder:30b"
+    assert upstream.requests[-1].path == "/v1/chat/completions"
+
+    back = httpx.post(f"{proxy.url}/__proxy/api/rules/mode", json={"mode": "passthrough"})
+    assert back.json()["mode"]["mode"] == "passthrough"
+    client(proxy).messages.create(
+        model="claude-opus-4-8", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert upstream.requests[-1].path == "/v1/messages"
+
+    bad = httpx.post(f"{proxy.url}/__proxy/api/rules/mode", json={"mode": "redirect"})
+    assert bad.status_code == 400 and "to" in bad.json()["error"]
+    history = httpx.get(f"{proxy.url}/__proxy/api/rules/history").json()["versions"]
+    assert history[0]["by"].startswith("mode:")

@@ -271,3 +271,14 @@ def test_health_reports_rule_pipeline_time(proxy):
     assert health["active"] is True
     timing = health["phases"]["preflight"]
     assert timing["runs"] >= 1 and timing["p50_ms"] is not None
+
+
+def test_rules_cannot_be_changed_by_a_cross_site_form_post(proxy):
+    before = httpx.get(f"{proxy.url}/__proxy/api/rules").json()["version"]
+    forged = httpx.post(
+        f"{proxy.url}/__proxy/api/rules",
+        content=b'{"loop_detector": {"enabled": false}}',
+        headers={"content-type": "text/plain"},
+    )
+    assert forged.status_code == 415
+    assert httpx.get(f"{proxy.url}/__proxy/api/rules").json()["version"] == before

@@ -12,8 +12,10 @@ except ImportError:  # the tests must fail, not skip, where the browser tooling 
     sync_api = None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: while Playwright's sync API runs, its event loop counts as
+    # running in this thread, and pytest-asyncio's tests after these could not start theirs.
     if sync_api is None or not CHROMIUM.exists():
         pytest.fail(INSTALL_HINT, pytrace=False)
     with sync_api.sync_playwright() as playwright:
