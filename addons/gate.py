@@ -99,7 +99,6 @@ class Gate:
     # -- the rules document --------------------------------------------------------------
 
     def running(self) -> None:
-        self.suite.worker.on_summary(self.tools.note)
         try:
             stored = self.suite.worker.call("load_rules").result(timeout=30)
         except Exception as e:  # noqa: BLE001 - no database: run on the file or defaults
@@ -121,6 +120,9 @@ class Gate:
     def install(self, entry: dict[str, Any], history: list[dict[str, Any]], source: str) -> None:
         self.engine = Engine(entry["document"])
         self.active = any(self.engine.enabled(r.id) for r in self.engine.rules)  # else: no parse
+        worker = getattr(self.suite, "worker", None)
+        if self.engine.enabled("tool_pruner") and worker is not None:
+            worker.on_summary(self.tools.note)  # it needs the tools of earlier turns
         self.current, self.versions, self.source = entry, history, source
 
     def save(self, document: dict[str, Any], by: str, source: str) -> Future:

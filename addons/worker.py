@@ -163,8 +163,14 @@ class Worker:
         return future
 
     def on_summary(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """`callback(summary)` on a thread of this process, for every finished exchange."""
+        """`callback(summary)` on a thread of this process, for every finished exchange. The
+        recorder process sends summaries only once someone asked: each costs the proxy a little
+        GIL time."""
+        if callback in self.summaries:
+            return
         self.summaries.append(callback)
+        if len(self.summaries) == 1:
+            self.queue.put(("subscribe",))
 
     def stats(self) -> dict[str, Any]:
         stats = dict(self.latest)
@@ -241,6 +247,8 @@ class Worker:
                 "restarting the recorder process (%d of %d)", self.restarts, self.max_restarts
             )
             self.start()
+            if self.summaries:
+                self.queue.put(("subscribe",))
 
 
 # -- the recorder process -----------------------------------------------------------------
@@ -306,7 +314,13 @@ def main(argv: list[str] | None = None) -> None:
         from addons.console import LogPrinter
 
         pipeline.on_summary(LogPrinter().print)
-    pipeline.on_summary(lambda row: reply("summary", {k: row.get(k) for k in SUMMARY_KEYS}))
+    subscribed = threading.Event()
+
+    def summarize(row: dict[str, Any]) -> None:
+        if subscribed.is_set():
+            reply("summary", {k: row.get(k) for k in SUMMARY_KEYS})
+
+    pipeline.on_summary(summarize)
     pipeline.start()
 
     stop = threading.Event()
@@ -345,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
             for job in read_frame(args.jobs_fd):
                 if isinstance(job, tuple) and job[0] == "call":
                     run_call(*job[1:])
+                elif isinstance(job, tuple) and job[0] == "subscribe":
+                    subscribed.set()
                 else:
                     pipeline.queue.put(job)  # blocks when analysis lags: the pipe backs up
     except (EOFError, OSError):
