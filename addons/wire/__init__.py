@@ -11,6 +11,8 @@ import re
 from types import ModuleType
 from typing import Any
 
+import orjson
+
 from . import anthropic, gemini, ollama, openai_chat, openai_responses
 from .common import Accumulator
 from .model import Request, Response
@@ -51,6 +53,10 @@ def detect(method: str, path: str) -> str | None:
 
 
 def _load(body: bytes | str) -> Any:
+    try:
+        return orjson.loads(body)  # about twice as fast on a 150 KB Claude Code body
+    except (orjson.JSONDecodeError, TypeError):
+        pass  # a BOM, NaN, integers past 64 bits: the stdlib parser is more lenient
     try:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
         if text.startswith("\ufeff"):
