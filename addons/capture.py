@@ -54,11 +54,17 @@ class Bridge:
     include_usage: bool = False  # the OpenAI client asked for a usage chunk
 
     def stream_translator(self) -> translate.StreamTranslator:
+        translator: translate.StreamTranslator
         if self.direction == "anthropic_to_openai":
-            return translate.OpenAIToAnthropicStream(
+            translator = translate.OpenAIToAnthropicStream(
                 model=self.model, input_tokens=self.input_tokens
             )
-        return translate.AnthropicToOpenAIStream(model=self.model, include_usage=self.include_usage)
+        else:
+            translator = translate.AnthropicToOpenAIStream(
+                model=self.model, include_usage=self.include_usage
+            )
+        translator.strict = True  # a malformed upstream event ends the stream with an error
+        return translator
 
     def translate_body(self, body: bytes, status: int) -> bytes | None:
         """A whole upstream response (or error) in the client's dialect; None if not JSON."""

@@ -171,5 +171,6 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Confi
         stream_idle_s=idle_s,
         quiet=bool(section("console").get("quiet", False)),
         rules_file=rules_file,
+        extra={"ui": section("ui")},  # read by addons/ui.py and the rules API's token check
         source=path if path.exists() else None,
     )

@@ -16,6 +16,7 @@ is blocked only where a rule the user enabled says block.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -363,6 +364,11 @@ class Gate:
     async def api(self, flow: http.HTTPFlow) -> http.Response:
         path = flow.request.path.partition("?")[0].rstrip("/")
         method = flow.request.method
+        peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        if not is_loopback(peer) and not self.token_ok(flow):
+            return json_response(
+                403, {"error": "the rules API needs the UI token off this machine"}
+            )
         if method == "GET" and path == RULES_PATH:
             return json_response(200, self.describe())
         if method == "GET" and path == f"{RULES_PATH}/history":
@@ -378,7 +384,6 @@ class Gate:
             f"{RULES_PATH}/mode",
         ):
             return json_response(404, {"error": f"not found: {method} {path}"})
-        peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         if not is_loopback(peer):
             return json_response(403, {"error": "rules can only be changed from this machine"})
         content_type = flow.request.headers.get("content-type", "")
@@ -415,6 +420,14 @@ class Gate:
                 200, {"ok": True, "stored": False, "warning": f"not stored: {e}", **self.describe()}
             )
         return json_response(200, {"ok": True, "stored": True, **self.describe()})
+
+    def token_ok(self, flow: http.HTTPFlow) -> bool:
+        """A non-loopback reader of the rules must bring the UI's token (`[ui] token` or
+        LLM_INSPECTOR_UI_TOKEN) as a bearer token."""
+        ui = self.suite.config.extra.get("ui") if self.suite.config else None
+        token = os.environ.get("LLM_INSPECTOR_UI_TOKEN") or (ui or {}).get("token") or ""
+        given = flow.request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return bool(token) and hmac.compare_digest(given, token)
 
     def describe(self) -> dict[str, Any]:
         path = self.suite.config.rules_file

@@ -357,6 +357,9 @@ class Pipeline:
             "request_headers": headers,
             "verdict": "allow",
         }
+        if job.upstream_body is not None:  # stored as a body by the recorder
+            row["upstream_request_body_id"] = job.upstream_body
+            row["upstream_request_bytes"] = len(job.upstream_body)
         if job.body_size is not None:
             row["request_bytes"] = job.body_size
             row["error"] = None
@@ -413,6 +416,8 @@ class Pipeline:
                 error = f"could not decode the stream: {stream.decoder.failed}"
             if not error and not stream.accumulator.done and not response.error:
                 error = "stream ended before its final event (upstream cut it short)"
+            if not error and stream.accumulator.malformed:
+                error = f"upstream sent {stream.accumulator.malformed} malformed stream event(s)"
         elif response is None and dialect and job.body:
             body = self.decoded(job)
             if wire.is_stream_response(content_type):  # held whole for post-flight rules

@@ -8,7 +8,8 @@ they are redacted for viewers who may not see its client's content; the rest is 
 Every list walks an index newest first, and the counts read whole hours from the hourly
 rollup (both migration m003); see `test_query_plans.py`.
 
-`<base_url>api/rules`, `.../history`, `.../schema` and `.../restore` belong to the proxy suite,
+`<base_url>api/rules`, `.../history`, `.../schema`, `.../restore` and `.../mode` (the routing
+mode: passthrough, or redirect Anthropic clients to a local model) belong to the proxy suite,
 which answers them itself on its own listener. When the UI is opened on Datasette's own port,
 these routes forward them to the suite (`suite_url` in the plugin settings, which the suite
 passes when it starts Datasette): reading for viewers who see everything, changing only for
@@ -40,6 +41,7 @@ METHODS = {
     "history": ("GET", "HEAD"),
     "schema": ("GET", "HEAD"),
     "restore": ("POST",),
+    "mode": ("GET", "HEAD", "POST"),
 }
 REQUEST_FIELDS = ("started_at", "client_app", "requested_model", "path", "status", "client_ip")
 
@@ -48,7 +50,7 @@ def routes() -> list[tuple[str, Callable]]:
     return [
         (r"^/api/audit/?$", audit),
         (r"^/api/rules/?$", rules),
-        (r"^/api/rules/(?P<part>history|schema|restore)/?$", rules),
+        (r"^/api/rules/(?P<part>history|schema|restore|mode)/?$", rules),
     ]
 
 

@@ -339,7 +339,8 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | N
     row = _one(
         conn,
         f"SELECT {ROW_SELECT}, r.request_headers, r.response_headers, r.request_body_id, "
-        "r.response_body_id, r.stream_body_id, r.request_bytes FROM requests r WHERE r.id = ?",
+        "r.response_body_id, r.stream_body_id, r.request_bytes, r.upstream_request_body_id "
+        "FROM requests r WHERE r.id = ?",
         (request_id,),
     )
     if row is None:
@@ -349,6 +350,8 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | N
     item["response_headers"] = _json_value(row["response_headers"], {})
     request_body = _body(conn, row["request_body_id"])
     item["request_body"] = _parsed(request_body)
+    # What the upstream got, when a rule or the protocol bridge changed it (else null).
+    item["upstream_request_body"] = _parsed(_body(conn, row["upstream_request_body_id"]))
     item["response_body"] = _parsed(_body(conn, row["response_body_id"]))
     stream = _body(conn, row["stream_body_id"])
     item["stream_events"] = stream_events(row["dialect"], stream) if stream is not None else []

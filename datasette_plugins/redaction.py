@@ -26,6 +26,7 @@ DETAIL_CONTENT = (
     "request_headers",
     "response_headers",
     "request_body",
+    "upstream_request_body",
     "response_body",
     "stream_events",
 )

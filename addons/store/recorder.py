@@ -386,6 +386,7 @@ class Recorder:
                 row = self._row(record.row)
                 row["state"] = "pending"
                 row.setdefault("started_at", now_iso())
+                _store_other_bodies(conn, row)
                 if record.body is not None:
                     row["request_body_id"] = bodies.store(conn, record.body)
                     row.setdefault("request_bytes", len(record.body))
@@ -414,6 +415,7 @@ class Recorder:
 
     def _finish(self, conn: sqlite3.Connection, record: _Finish) -> None:
         row = self._row(record.row)
+        _store_other_bodies(conn, row)
         row.setdefault("state", "complete")
         row.setdefault("ended_at", now_iso())
         if record.response_body is not None:
@@ -540,6 +542,8 @@ def prune(db: sqlite_utils.Database, older_than_days: float) -> int:
                 SELECT request_body_id FROM requests WHERE request_body_id IS NOT NULL
                 UNION SELECT response_body_id FROM requests WHERE response_body_id IS NOT NULL
                 UNION SELECT stream_body_id FROM requests WHERE stream_body_id IS NOT NULL
+                UNION SELECT upstream_request_body_id FROM requests
+                    WHERE upstream_request_body_id IS NOT NULL
             )
             """
         )
@@ -554,6 +558,14 @@ def _request_id(record: _Record) -> Any:
     if isinstance(record, _Begin | _Finish):
         return record.row.get("id")
     return record.request_id
+
+
+def _store_other_bodies(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """A `*_body_id` column given as bytes (e.g. `upstream_request_body_id`) is stored as a
+    de-duplicated body and replaced by its id."""
+    for name, value in row.items():
+        if name.endswith("_body_id") and isinstance(value, bytes):
+            row[name] = bodies.store(conn, value)
 
 
 def _sql_value(value: Any) -> Any:

@@ -688,3 +688,14 @@ def m003_audit_log(db: sqlite_utils.Database) -> None:
         """,
     ):
         db.execute(sql)
+
+
+# -- m004: both sides of a rewritten or bridged request ------------------------------------------
+
+
+@migrations()
+def m004_upstream_request_body(db: sqlite_utils.Database) -> None:
+    """What the upstream got, when a rule or the protocol bridge sent something else than what
+    the client sent (`request_body_id` stays the client's)."""
+    db.execute("ALTER TABLE requests ADD COLUMN upstream_request_body_id TEXT")
+    db.execute("ALTER TABLE requests ADD COLUMN upstream_request_bytes INTEGER")

@@ -442,8 +442,12 @@ class StreamTranslator:
     closing bytes, or an error event in the target dialect if the source stream was cut before
     its end; `fail(message)` ends the stream with an error event after an upstream failure.
     Nothing is sent after the stream has ended. Source events that cannot be understood are
-    skipped and counted in `malformed`; what could not be carried is in `dropped`.
+    skipped and counted in `malformed` or, when `strict`, end the stream with an error event
+    (a client should not take a response with a hole in it for a whole one); what could not
+    be carried is in `dropped`.
     """
+
+    strict = False
 
     source = ""
     target = ""
@@ -504,6 +508,9 @@ class StreamTranslator:
                 self._event(event)
             except Exception:
                 self.malformed += 1
+                if self.strict:
+                    preview = event.data[:80]
+                    self.writer.error(502, f"upstream sent a malformed stream event: {preview!r}")
 
     def _event(self, event: SSEEvent) -> None:
         raise NotImplementedError

@@ -333,6 +333,14 @@ async def test_rules_are_forwarded_to_the_suite(db_path, suite):
     assert refused.status_code == 400 and refused.json()["error"] == "invalid rules document"
     restored = await ds.client.post("/api/rules/restore", json={"version": 3})
     assert restored.status_code == 200 and suite.seen[-1]["path"] == "/__proxy/api/rules/restore"
+    mode = await ds.client.get("/api/rules/mode")
+    assert mode.status_code == 200 and suite.seen[-1]["path"] == "/__proxy/api/rules/mode"
+    switched = await ds.client.post("/api/rules/mode", json={"mode": "redirect", "to": "m"})
+    assert switched.status_code == 200
+    seen = suite.seen[-1]
+    assert (seen["method"], seen["path"]) == ("POST", "/__proxy/api/rules/mode")
+    assert json.loads(seen["body"]) == {"mode": "redirect", "to": "m"}
+    assert seen["headers"]["x-proxy-user"] == "ui:127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -341,6 +349,8 @@ async def test_rules_are_forwarded_to_the_suite(db_path, suite):
         ("POST", "/api/rules", b"{}", {"content-type": "text/plain"}, 415),
         ("POST", "/api/rules/history", b"{}", {"content-type": "application/json"}, 405),
         ("GET", "/api/rules/restore", None, {}, 405),
+        ("POST", "/api/rules/mode", b"{}", {"content-type": "text/plain"}, 415),
+        ("PUT", "/api/rules/mode", b"{}", {"content-type": "application/json"}, 405),
         ("DELETE", "/api/rules", None, {}, 405),
     ],
 )
@@ -362,6 +372,10 @@ async def test_only_viewers_who_see_everything_read_and_only_loopback_writes(db_
     assert (await open_ds.client.get("/api/rules", headers=stranger)).status_code == 200
     post = await open_ds.client.post("/api/rules", json={}, headers=stranger)
     assert post.status_code == 403 and "this machine" in post.json()["error"]
+    mode = await open_ds.client.post(
+        "/api/rules/mode", json={"mode": "passthrough"}, headers=stranger
+    )
+    assert mode.status_code == 403 and "this machine" in mode.json()["error"]
     assert [s["method"] for s in suite.seen] == ["GET"]
 
 

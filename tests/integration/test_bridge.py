@@ -75,6 +75,15 @@ def test_anthropic_sdk_stream_with_tool_use_on_a_local_model(redirect, upstream)
     }
     assert verdicts["protocol_bridge"]["direction"] == "anthropic_to_openai"
     assert verdicts["model_router"]["to"] == "qwen3-coder:30b"
+    # Both shapes are kept: what the client sent, and what the upstream got.
+    from tests.harness import body_json
+
+    assert body_json(redirect, row["request_body_id"])["model"] == "claude-opus-4-8"
+    sent_body = body_json(redirect, row["upstream_request_body_id"])
+    assert sent_body == body and sent_body["messages"][0]["role"] == "user"
+    detail = httpx.get(f"{redirect.url}/__proxy/api/requests/{row['id']}").json()
+    assert detail["upstream_request_body"]["model"] == "qwen3-coder:30b"
+    assert detail["request_body"]["model"] == "claude-opus-4-8"
 
 
 def test_anthropic_sdk_non_streaming_on_a_local_model(redirect):
@@ -108,7 +117,9 @@ def test_upstream_error_arrives_in_the_anthropic_shape(redirect):
     assert info.value.body["error"]["type"] == "rate_limit_error"
 
 
-@pytest.mark.parametrize("scenario", ["error-mid-stream", "truncate", "reset-mid-stream"])
+@pytest.mark.parametrize(
+    "scenario", ["error-mid-stream", "truncate", "reset-mid-stream", "malformed"]
+)
 def test_broken_upstream_stream_ends_in_an_anthropic_error_event(redirect, scenario):
     with pytest.raises(anthropic.APIStatusError) as info:
         with client(redirect, f"{scenario},chunks=10").messages.stream(

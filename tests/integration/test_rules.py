@@ -248,7 +248,10 @@ def test_claude_code_sees_warn_then_block_in_a_tool_loop(proxy, upstream, tmp_pa
         "Bash",
     )
     assert "loop_detector" in done.stdout + done.stderr
-    rows = proxy.wait_rows(4, where="dialect = 'anthropic' and tools_offered like '%Bash%'")
+    proxy.wait_rows(where="verdict = 'block'")  # rows finish asynchronously: wait for it
+    rows = proxy.wait_rows(
+        4, where="dialect = 'anthropic' and tools_offered like '%Bash%' and state != 'pending'"
+    )
     verdicts = [r["verdict"] for r in rows]
     assert "block" in verdicts and verdicts.index("block") > 0
     assert any(v in ("warn", "rewrite") for v in verdicts[: verdicts.index("block")])

@@ -61,10 +61,10 @@ def loaded(page):
     page.wait_for_selector("body[data-loaded='1']")
 
 
-def refused_by_the_proxy(page) -> None:
+def refused_by_the_proxy(page, path: str = "/__proxy/api/rules") -> None:
     """Chromium logs every 4xx response as a console error: take out the one refusal the test
     expects (a 400 from the rules API), so that any other error still fails the test."""
-    expected = [e for e in page.js_errors if "status of 400" in e and "/__proxy/api/rules'" in e]
+    expected = [e for e in page.js_errors if "status of 400" in e and f"{path}'" in e]
     assert len(expected) == 1, page.js_errors
     page.js_errors.remove(expected[0])
 
@@ -242,6 +242,64 @@ def test_history_shows_a_diff_and_restores_an_older_version(page, suite):
     expect(effective).to_contain_text('"nudge_at": 3')  # a default, filled in
 
 
+def test_the_routing_mode_switches_between_redirect_and_passthrough(page, suite):
+    before = set_rules(suite, {})["version"]
+    page.goto(suite.url + "/__proxy/rules")
+    loaded(page)
+    panel = page.locator("[data-section=mode]")
+    expect(panel).to_have_attribute("data-mode", "passthrough")
+    expect(panel.locator(".ins-mode-badge")).to_have_text("passthrough")
+    expect(panel.locator("input[value=passthrough]")).to_be_checked()
+    model = panel.locator("input[name=to]")
+    expect(model).to_be_disabled()
+
+    # Redirect: Claude models to a local one, a new version, the router rule in the editor.
+    panel.locator("label.ins-mode-choice", has_text="Redirect").click()
+    expect(model).to_be_enabled()
+    model.fill("qwen3-coder:30b")
+    panel.locator("button", has_text="Apply").click()
+    expect(panel).to_have_attribute("data-mode", "redirect")
+    expect(panel.locator(".ins-mode-badge")).to_have_text("redirect")
+    expect(panel.locator(".ins-mode-route")).to_have_text(["claude-* → qwen3-coder:30b"])
+    expect(panel.locator(".ins-mode-upstream")).to_have_text(rules(suite)["mode"]["upstream"])
+    expect(page.locator(".ins-notice.is-ok")).to_contain_text(f"version {before + 1}")
+    expect(page.locator(".ins-rules-meta")).to_contain_text(f"version {before + 1}")
+    history = page.locator("[data-section=history] tr[data-version]")
+    expect(history.first).to_have_attribute("data-version", str(before + 1))
+    route = {"if": {"from_model_prefix": "claude-"}, "then": "qwen3-coder:30b"}
+    document = {
+        "model_router": {"enabled": True, "rules": [route]},
+        "protocol_bridge": {"enabled": True},
+    }
+    expect(page.locator("textarea.ins-code")).to_have_value(json.dumps(document, indent=2))
+    expect(page.locator("input[role=switch][data-rule=model_router]")).to_be_checked()
+    current = rules(suite)
+    assert current["mode"]["mode"] == "redirect" and current["document"] == document
+
+    # After a reload the form starts from the current route.
+    page.reload()
+    loaded(page)
+    expect(panel.locator("input[value=redirect]")).to_be_checked()
+    expect(model).to_have_value("qwen3-coder:30b")
+
+    # Back to passthrough.
+    panel.locator("label.ins-mode-choice", has_text="Passthrough").click()
+    panel.locator("button", has_text="Apply").click()
+    expect(panel).to_have_attribute("data-mode", "passthrough")
+    expect(history.first).to_have_attribute("data-version", str(before + 2))
+    expect(page.locator("input[role=switch][data-rule=model_router]")).not_to_be_checked()
+    assert rules(suite)["mode"]["mode"] == "passthrough"
+
+    # Redirect without a model: the proxy's error, inline; nothing changes.
+    panel.locator("label.ins-mode-choice", has_text="Redirect").click()
+    model.fill("")
+    panel.locator("button", has_text="Apply").click()
+    expect(panel.locator(".ins-mode-error")).to_contain_text("redirect needs")
+    expect(panel).to_have_attribute("data-mode", "passthrough")
+    refused_by_the_proxy(page, "/__proxy/api/rules/mode")
+    assert rules(suite)["version"] == before + 2
+
+
 def test_rules_on_datasettes_own_port_are_forwarded_to_the_suite(page, suite):
     before = set_rules(suite, {})["version"]
     page.goto(f"http://127.0.0.1:{suite.ui_port}/__proxy/rules")
@@ -260,3 +318,12 @@ def test_rules_on_datasettes_own_port_are_forwarded_to_the_suite(page, suite):
     )
     refused_by_the_proxy(page)
     assert rules(suite)["version"] == before + 1
+
+    # The routing mode is forwarded too.
+    panel = page.locator("[data-section=mode]")
+    panel.locator("label.ins-mode-choice", has_text="Redirect").click()
+    panel.locator("input[name=to]").fill("llama3.2:3b")
+    panel.locator("button", has_text="Apply").click()
+    expect(panel).to_have_attribute("data-mode", "redirect")
+    expect(panel.locator(".ins-mode-route")).to_have_text(["claude-* → llama3.2:3b"])
+    assert rules(suite)["version"] == before + 2

@@ -1,5 +1,6 @@
-// Rules: the proxy's rules document in an editor validated as you type, quick on/off switches,
-// the version history with a diff against the current version, and restore.
+// Rules: the routing mode (passthrough, or Anthropic clients redirected to a local model), the
+// proxy's rules document in an editor validated as you type, quick on/off switches, the version
+// history with a diff against the current version, and restore.
 //
 // The document lives in the proxy suite (`api/rules*`), which answers these paths itself when
 // the UI is opened through the proxy; on Datasette's own port the plugin forwards them.
@@ -22,6 +23,7 @@ const state = {
   serverErrors: null, // {text, errors}: the proxy's refusal of exactly this text
   selected: null, // version shown in the diff
   busy: false,
+  modeTouched: false, // the routing-mode form has edits not applied yet: leave it alone
 };
 let view = null;
 
@@ -203,6 +205,7 @@ function installed(body, message) {
   state.stored = pretty(body.document || {});
   state.serverErrors = null;
   renderHeader();
+  renderMode();
   renderToggles();
   renderEffective();
   if (!dirty) setText(state.stored);
@@ -260,10 +263,109 @@ async function restore(version) {
   });
 }
 
+// The routing mode: `{mode: "passthrough"}`, or `{mode: "redirect", to, upstream?}`, which the
+// proxy turns into a model_router rule (Claude models → the local model) and protocol_bridge on.
+async function applyMode() {
+  const form = view.mode;
+  const mode = form.redirect.checked ? "redirect" : "passthrough";
+  const body = { mode };
+  if (mode === "redirect") {
+    const to = form.model.value.trim();
+    const upstream = form.upstream.value.trim();
+    if (to) body.to = to;
+    if (upstream) body.upstream = upstream;
+  }
+  clear(form.error);
+  await busy(async () => {
+    const result = await send("rules/mode", body);
+    if (result.ok) {
+      state.modeTouched = false;
+      const what = mode === "redirect" ? `Redirect mode: Claude models → ${body.to}` : "Passthrough mode";
+      await installed(result.body, `${what}, version ${result.body.version}.`);
+      return;
+    }
+    const errors = (result.body?.errors || []).map((e) => `${e.path}: ${e.message}`).join("; ");
+    clear(form.error, `Not changed: ${result.body?.error || `HTTP ${result.status}`}${errors ? ` (${errors})` : ""}`);
+  });
+}
+
+function currentMode() {
+  return state.rules?.mode || { mode: "passthrough", routes: [], upstream: "" };
+}
+
+function routeText(route) {
+  const froms = route.from_model ? [route.from_model] : (route.from || []).map((f) => `${f}*`);
+  return `${froms.join(", ")} → ${route.to}`;
+}
+
+function buildModeForm() {
+  const touched = () => { state.modeTouched = true; syncModeForm(); };
+  const radio = (value, label, sub) => h("label", { class: "ins-mode-choice" },
+    h("input", { type: "radio", name: "routing-mode", value, onchange: touched }),
+    h("span", {}, h("strong", {}, label), h("span", { class: "ins-muted ins-small" }, sub)));
+  const passthrough = radio("passthrough", "Passthrough", "every request goes to the API it was sent to");
+  const redirect = radio("redirect", "Redirect", "Anthropic clients (Claude Code) bridged to a local OpenAI-compatible model");
+  const model = h("input", { type: "text", name: "to", placeholder: "e.g. qwen3-coder:30b", autocomplete: "off", spellcheck: "false", oninput: touched });
+  const upstream = h("input", { type: "text", name: "upstream", autocomplete: "off", spellcheck: "false", oninput: touched });
+  const apply = h("button", { type: "submit", class: "ins-button ins-primary" }, "Apply");
+  const error = h("p", { class: "ins-mode-error ins-error-text", role: "alert" });
+  const current = h("div", { class: "ins-mode-current" });
+  const fields = h("div", { class: "ins-mode-fields" },
+    h("label", { class: "ins-field" }, h("span", {}, "Local model"), model),
+    h("label", { class: "ins-field" }, h("span", {}, "Upstream (optional)"), upstream));
+  const root = h("form", {
+    class: "ins-mode-form",
+    onsubmit: (e) => { e.preventDefault(); if (!apply.disabled) applyMode(); },
+  },
+  h("div", { class: "ins-mode-choices", role: "radiogroup", "aria-label": "Routing mode" },
+    passthrough, redirect),
+  fields,
+  h("div", { class: "ins-mode-actions" }, apply),
+  error);
+  return {
+    root, current, error, model, upstream, apply, fields,
+    passthrough: passthrough.querySelector("input"),
+    redirect: redirect.querySelector("input"),
+  };
+}
+
+function renderMode() {
+  const m = currentMode();
+  const form = view.mode;
+  const redirect = m.mode === "redirect";
+  view.modeSection.dataset.mode = m.mode;
+  clear(form.current,
+    h("span", { class: ["ins-mode-badge", redirect ? "is-redirect" : "is-passthrough"], dataset: { mode: m.mode } }, m.mode),
+    redirect
+      ? h("span", { class: "ins-mode-routes" },
+        m.routes.map((r, k) => [k ? h("span", { class: "ins-muted" }, " · ") : null, h("code", { class: "ins-mode-route" }, routeText(r))]),
+        h("span", { class: "ins-muted" }, " via upstream "), h("code", { class: "ins-mode-upstream" }, m.upstream || "?"))
+      : h("span", { class: "ins-muted" }, "Requests go to the API they were sent to."));
+  if (!state.modeTouched) {
+    const route = m.routes.find((r) => (r.from || []).includes("claude-")) || m.routes[0];
+    form.redirect.checked = redirect;
+    form.passthrough.checked = !redirect;
+    form.model.value = route ? route.to : "";
+    form.upstream.value = "";
+    form.upstream.placeholder = m.upstream ? `current: ${m.upstream}` : "";
+  }
+  syncModeForm();
+}
+
+function syncModeForm() {
+  const form = view.mode;
+  const off = !state.canEdit || state.busy;
+  for (const input of [form.passthrough, form.redirect, form.apply]) input.disabled = off;
+  form.model.disabled = off || !form.redirect.checked;
+  form.upstream.disabled = off || !form.redirect.checked;
+  form.fields.classList.toggle("is-off", !form.redirect.checked);
+}
+
 async function busy(fn) {
   state.busy = true;
   document.body.dataset.busy = "1";
   for (const input of view.toggles.querySelectorAll("input")) input.disabled = true;
+  syncModeForm();
   check();
   try {
     await fn();
@@ -273,6 +375,7 @@ async function busy(fn) {
     state.busy = false;
     delete document.body.dataset.busy;
     renderToggles();
+    syncModeForm();
     check();
   }
 }
@@ -404,8 +507,13 @@ async function refresh() {
 async function main() {
   setTitle("Rules");
   const editor = buildEditor();
+  const mode = buildModeForm();
   view = {
     editor,
+    mode,
+    modeSection: h("section", { class: "ins-section ins-mode", dataset: { section: "mode" } },
+      h("div", { class: "ins-mode-head" }, h("h2", {}, "Routing mode"), mode.current),
+      mode.root),
     notice: h("div", { class: "ins-notices", "aria-live": "polite" }),
     meta: h("span", { class: "ins-rules-meta" }),
     toggles: h("div", { class: "ins-rule-grid" }),
@@ -442,6 +550,7 @@ async function main() {
     h("p", { class: "ins-subtitle" }, "One JSON document: rule id → that rule's options. Absent rules and options take their defaults. Every change is a new version; the next request uses it."),
     view.readonly,
     view.notice,
+    view.modeSection,
     h("section", { class: "ins-section", dataset: { section: "toggles" } }, h("h2", {}, "Rules on and off"), view.toggles),
     h("div", { class: "ins-rules-grid" },
       h("section", { class: "ins-section", dataset: { section: "editor" } },
@@ -452,6 +561,7 @@ async function main() {
     h("section", { class: "ins-section", dataset: { section: "effective" } },
       collapsible("Effective rules: the document over the defaults (read only)", view.effective)));
   renderHeader();
+  renderMode();
   renderToggles();
   renderEffective();
   setText(state.stored);
