@@ -285,3 +285,16 @@ def test_rules_cannot_be_changed_by_a_cross_site_form_post(proxy):
     )
     assert forged.status_code == 415
     assert httpx.get(f"{proxy.url}/__proxy/api/rules").json()["version"] == before
+
+
+def test_openai_client_is_nudged_with_a_warn_and_forwarded(proxy, upstream):
+    client = openai.OpenAI(base_url=f"{proxy.url}/v1", api_key="k", max_retries=0)
+    reply = client.chat.completions.create(model="m", tools=[OPENAI_READ], messages=openai_loop(3))
+    assert reply.choices[0].message is not None
+    [sent] = upstream.requests
+    system = [m for m in sent.json()["messages"] if m["role"] == "system"]
+    assert system and "loop-detector" in json.dumps(system)
+    [row] = proxy.wait_rows()
+    assert row["verdict"] in ("warn", "rewrite") and row["status"] == 200
+    [verdict] = proxy.query("select * from verdicts where request_id = ?", (row["id"],))
+    assert verdict["rule_id"] == "loop_detector" and verdict["verdict"] == "warn"
