@@ -22,6 +22,7 @@ hand over, logs it, and starts a new one (a few times); traffic is never held up
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import logging
 import os
@@ -293,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-keep", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    # Background work: on a busy machine the proxy, its clients and upstreams go first.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     logging.basicConfig(level=logging.WARNING, format="[recorder] %(levelname)s %(message)s")
 
     from addons.pipeline import Pipeline
