@@ -23,6 +23,7 @@ from .common import (
     error_text,
     leftover,
     raw_if_more,
+    take_usage,
 )
 from .framing import SSEEvent
 from .model import (
@@ -239,13 +240,8 @@ def parse_response(body: dict[str, Any]) -> Response:
     else:
         resp.blocks = [parse_block(b) for b in as_list(body.get("content"))]
     resp.stop_reason = as_str(body.get("stop_reason"))
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        resp.usage = parse_usage(usage)
-        more = leftover(usage, _USAGE_KEYS)
-        if more:
-            resp.extra["usage"] = more
-    elif as_int(body.get("input_tokens")) is not None:  # /v1/messages/count_tokens
+    has_usage = take_usage(resp, body.get("usage"), parse_usage, _USAGE_KEYS)
+    if not has_usage and as_int(body.get("input_tokens")) is not None:  # count_tokens
         resp.usage.input = as_int(body.get("input_tokens"))
     resp.extra.update(leftover(body, _RESPONSE_KEYS | {"input_tokens", "type", "role"}))
     return resp

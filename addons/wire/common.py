@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
 from .framing import NDJSONParser, SSEEvent, SSEParser
@@ -210,3 +210,17 @@ class Accumulator:
     def _add_block(self, block: Block) -> Block:
         self._response.blocks.append(block)
         return block
+
+
+def take_usage(
+    resp: Response, usage: Any, parse: Callable[[dict[str, Any]], Usage], known: frozenset[str]
+) -> bool:
+    """Set `resp.usage` from a usage object, keeping its unknown keys in `resp.extra["usage"]`;
+    False when there is no usage object."""
+    if not isinstance(usage, dict):
+        return False
+    resp.usage = parse(usage)
+    more = leftover(usage, known)
+    if more:
+        resp.extra["usage"] = more
+    return True

@@ -26,6 +26,7 @@ from .common import (
     leftover,
     parse_arguments,
     raw_if_more,
+    take_usage,
 )
 from .framing import SSEEvent
 from .model import (
@@ -309,12 +310,7 @@ def parse_response(body: dict[str, Any]) -> Response:
     resp.stop_reason = stop_reason(choice.get("finish_reason"))
     if len(choices) > 1:
         resp.extra["choices"] = choices
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        resp.usage = parse_usage(usage)
-        more = leftover(usage, _USAGE_KEYS)
-        if more:
-            resp.extra["usage"] = more
+    take_usage(resp, body.get("usage"), parse_usage, _USAGE_KEYS)
     resp.extra.update(leftover(body, _RESPONSE_KEYS))
     return resp
 

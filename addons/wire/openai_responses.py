@@ -23,6 +23,7 @@ from .common import (
     leftover,
     parse_arguments,
     raw_if_more,
+    take_usage,
 )
 from .framing import SSEEvent
 from .model import (
@@ -241,12 +242,7 @@ def parse_response(body: dict[str, Any]) -> Response:
         resp.blocks.extend(_output_item(item))
     resp.stop_reason = _stop_reason(body, resp.blocks)
     resp.error = _error(body)
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        resp.usage = parse_usage(usage)
-        more = leftover(usage, _USAGE_KEYS)
-        if more:
-            resp.extra["usage"] = more
+    take_usage(resp, body.get("usage"), parse_usage, _USAGE_KEYS)
     resp.extra.update(leftover(body, _RESPONSE_KEYS))
     return resp
 
