@@ -7,14 +7,8 @@ import socket
 
 import anthropic
 import httpx
-import pytest
 
-from tests.harness import ROOT, until
-
-pytestmark = pytest.mark.skipif(
-    "UI(suite)" not in (ROOT / "addons/main.py").read_text(),
-    reason="addons/main.py does not list the UI addon yet",
-)
+from tests.harness import until
 
 READY = r"UI ready at /__proxy/ \(Datasette on 127\.0\.0\.1:(\d+)\)"
 
