@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = struct.Struct("!I")
 BATCH = 512  # jobs per pickled frame at most
-SEND_INTERVAL_S = 0.005  # the sender wakes this often: no wake-up (and GIL hand-off) per job
+SEND_INTERVAL_S = 0.02  # the sender wakes this often: no wake-up (and GIL hand-off) per job
 STATS_INTERVAL_S = 0.5
 SUMMARY_KEYS = (
     "id", "started_at", "state", "status", "client_app", "requested_model", "served_model",
