@@ -3,7 +3,7 @@
 mitmproxy serves every flow from one event loop under one GIL. Parsing bodies, counting tokens,
 threading conversations, printing the live log and writing SQLite all cost CPU per request; in
 the proxy's own process they would hold the GIL that the event loop needs (measured: the proxy's
-throughput halved). So the proxy only takes snapshots and hands them, pickled in batches by one
+throughput halved). So the proxy only takes snapshots and hands them, pickled in batches (every 20 ms) by one
 sender thread, through a pipe to this process, which runs the analysis `Pipeline`, the
 `Recorder` and the console log on the other core.
 
