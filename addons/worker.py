@@ -3,9 +3,9 @@
 mitmproxy serves every flow from one event loop under one GIL. Parsing bodies, counting tokens,
 threading conversations, printing the live log and writing SQLite all cost CPU per request; in
 the proxy's own process they would hold the GIL that the event loop needs (measured: the proxy's
-throughput halved). So the proxy only takes snapshots and hands them, pickled in batches (every 20 ms) by one
-sender thread, through a pipe to this process, which runs the analysis `Pipeline`, the
-`Recorder` and the console log on the other core.
+throughput halved). So the proxy only takes snapshots and hands them, pickled in batches every
+20 ms by one sender thread, through a pipe to this process, which runs the analysis `Pipeline`,
+the `Recorder` and the console log on the other core.
 
 Proxy side: `Worker` (start, submit, call, stats, on_summary, stop). Its `submit` never blocks
 the event loop: a bounded queue in front of the pipe drops and counts when the recorder process
