@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import connection, ctx, http
@@ -32,9 +32,8 @@ from addons.wire.decode import Decoder
 log = logging.getLogger(__name__)
 
 STATE = "inspector.state"
-HOLD = "inspector.hold"  # set by the gate: post-flight rules need this response whole
-REQUEST = "inspector.request"  # the parsed Request, when a rule already parsed it
-THREAD = "inspector.thread"  # its conversation thread, likewise
+HOLD = "inspector.hold"  # (request, context) set by the gate: post-flight rules need it whole
+THREAD = "inspector.thread"  # its conversation thread, when a rule already needed it
 VERDICT = "inspector.verdict"  # the combined verdict of the rules
 VERDICTS = "inspector.verdicts"  # every verdict, for the audit log
 UPSTREAM_BODY = "inspector.upstream_body"  # the upstream's body, when the client got another
@@ -182,7 +181,6 @@ class FlowState:
     headers_deadline: float | None = None
     timed_out: str | None = None
     done: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Capture:

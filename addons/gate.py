@@ -33,7 +33,18 @@ from mitmproxy import http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from addons import clients, wire
-from addons.capture import BRIDGE, CLIENT_BODY, STATE, Bridge, FlowState
+from addons.capture import (
+    BRIDGE,
+    CLIENT_BODY,
+    HOLD,
+    STATE,
+    THREAD,
+    UPSTREAM_BODY,
+    VERDICT,
+    VERDICTS,
+    Bridge,
+    FlowState,
+)
 from addons.pipeline import decode
 from addons.routing import Route, point_at
 from addons.wire import errors, render, translate
@@ -46,12 +57,6 @@ from rules.registry import schema as rules_schema
 log = logging.getLogger(__name__)
 
 RULES_PATH = "/__proxy/api/rules"
-REQUEST = "inspector.request"  # the parsed Request, so capture does not parse it again
-THREAD = "inspector.thread"
-VERDICT = "inspector.verdict"  # the combined verdict
-VERDICTS = "inspector.verdicts"  # every verdict, for the audit log
-HOLD = "inspector.hold"  # (request, context) of a response post-flight rules must see whole
-UPSTREAM_BODY = "inspector.upstream_body"  # what the upstream said, when the client got another
 
 SETTINGS_KEY = "rules"
 HISTORY_KEY = "rules_history"
@@ -187,7 +192,6 @@ class Gate:
         request = wire.parse_request(state.dialect, raw, flow.request.path)
         if request is None:
             return
-        flow.metadata[REQUEST] = request
         thread = None
         if self.engine.enabled("tool_pruner"):  # the only rule that needs the conversation
             thread = self.suite.assign_thread(headers, request)
