@@ -210,9 +210,7 @@ class Capture:
             self.watchdog = self.loop.create_task(self.watch_timeouts())
         self.keep_marks = ctx.master.addons.get("view") is not None  # mitmweb, mitmproxy
         if self.keep_marks:
-            self.suite.worker.on_summary(
-                lambda row: self.loop.call_soon_threadsafe(self.mark, row)  # type: ignore[union-attr]
-            )
+            self.suite.worker.on_summary(self.mark)
 
     def done(self) -> None:
         if self.watchdog is not None:

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
@@ -75,11 +74,9 @@ class ConversationTools:
     def __init__(self, max_conversations: int = 5000) -> None:
         self.max = max_conversations
         self.items: OrderedDict[str, deque[HistoryItem]] = OrderedDict()
-        self.lock = threading.Lock()
 
     def prior_requests(self, conversation_id: str) -> list[HistoryItem]:
-        with self.lock:
-            return list(self.items.get(conversation_id, ()))
+        return list(self.items.get(conversation_id, ()))
 
     def note(self, row: dict[str, Any]) -> None:
         cid = row.get("conversation_id")
@@ -87,12 +84,11 @@ class ConversationTools:
             return
         offered = list(row.get("tools_offered") or ())
         called = [c["name"] for c in row.get("tool_calls") or ()]
-        with self.lock:
-            items = self.items.setdefault(cid, deque(maxlen=TOOLS_PER_CONVERSATION))
-            self.items.move_to_end(cid)
-            items.append(HistoryItem(offered, called))
-            while len(self.items) > self.max:
-                self.items.popitem(last=False)
+        items = self.items.setdefault(cid, deque(maxlen=TOOLS_PER_CONVERSATION))
+        self.items.move_to_end(cid)
+        items.append(HistoryItem(offered, called))
+        while len(self.items) > self.max:
+            self.items.popitem(last=False)
 
 
 class Gate:
@@ -106,7 +102,7 @@ class Gate:
 
     def running(self) -> None:
         try:
-            stored = self.suite.worker.call("load_rules").result(timeout=30)
+            stored = self.suite.worker.call_sync("load_rules")
         except Exception as e:  # noqa: BLE001 - no database: run on the file or defaults
             log.warning("could not read the stored rules (%s); using the rules file", e)
             stored = None

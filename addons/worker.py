@@ -4,14 +4,15 @@ mitmproxy serves every flow from one event loop under one GIL. Parsing bodies, c
 threading conversations, printing the live log and writing SQLite all cost CPU per request; in
 the proxy's own process they would hold the GIL that the event loop needs (measured: the proxy's
 throughput halved). So the proxy only takes snapshots and hands them, pickled in batches every
-20 ms by one sender thread, through a pipe to this process, which runs the analysis `Pipeline`,
-the `Recorder` and the console log on the other core.
+20 ms, through a pipe to this process, which runs the analysis `Pipeline`, the `Recorder` and the
+console log on the other core.
 
-Proxy side: `Worker` (start, submit, call, stats, on_summary, stop). Its `submit` never blocks
-the event loop: a bounded queue in front of the pipe drops and counts when the recorder process
-cannot keep up. The recorder process sends back stats (twice a second), a compact summary of
-every finished exchange (for mitmweb marks and the rules' conversation history) and the results
-of `call`s (the rules document in the settings table).
+Proxy side: `Worker` (start, submit, call, call_sync, stats, on_summary, stop), driven by the
+proxy's event loop alone: non-blocking pipes, a timer for the hand-over, no thread. Its
+`submit` never blocks the loop: past a bound on the bytes waiting for the pipe it drops and
+counts, when the recorder process cannot keep up. The recorder process sends back stats (twice
+a second), a compact summary of every finished exchange (for mitmweb marks and the rules'
+conversation history) and the results of `call`s (the rules document in the settings table).
 
 Child side: `python -m addons.worker --db PATH --jobs-fd N --results-fd N [...]`.
 
@@ -22,17 +23,19 @@ hand over, logs it, and starts a new one (a few times); traffic is never held up
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import itertools
 import logging
 import os
 import pickle
-import queue
+import select
 import struct
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -85,6 +88,11 @@ def read_frame(fd: int) -> Any:
 
 
 class Worker:
+    """The recorder process, seen from the proxy. Every method runs on the proxy's event loop:
+    the pipes are non-blocking and watched by the loop, so no thread of ours ever competes with
+    the loop for the GIL (a thread that holds it while the OS has it waiting for a core stalls
+    every flow: that was the p99)."""
+
     def __init__(
         self,
         db_path: Path,
@@ -92,30 +100,37 @@ class Worker:
         busy_timeout_ms: int = 5000,
         quiet: bool = False,
         max_keep: int = 16 * 1024 * 1024,
-        queue_size: int = 20000,
+        max_backlog_bytes: int = 256 * 1024 * 1024,
         max_restarts: int = 5,
     ) -> None:
         self.args = [
             "--db", str(db_path), "--busy-timeout-ms", str(busy_timeout_ms),
             "--max-keep", str(max_keep), *(["--quiet"] if quiet else []),
         ]  # fmt: skip
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.queue_size = queue_size
+        self.max_backlog_bytes = max_backlog_bytes
         self.max_restarts = max_restarts
         self.restarts = 0
-        self.dropped = 0  # jobs never handed over (queue full, or the process was down)
+        self.dropped = 0  # jobs never handed over (backlog full, or the process was down)
         self.latest: dict[str, Any] = {}
         self.summaries: list[Callable[[dict[str, Any]], None]] = []
         self.calls: dict[int, Future] = {}
         self.ids = itertools.count(1)
         self.process: subprocess.Popen | None = None
-        self.jobs_fd = -1
-        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.jobs_fd = self.results_fd = -1
+        self.pending: list[Any] = []  # jobs since the last hand-over
+        self.frames: deque[list] = deque()  # [pickled frame, jobs in it], oldest first
+        self.written = 0  # bytes of frames[0] already in the pipe
+        self.backlog = 0  # bytes in frames
+        self.flushing: asyncio.TimerHandle | None = None
+        self.inbox = bytearray()
         self.stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the recorder process; call on the running event loop."""
+        self.loop = asyncio.get_running_loop()
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
         env = dict(
@@ -128,128 +143,220 @@ class Worker:
         )  # fmt: skip
         os.close(jobs_r)
         os.close(results_w)
-        self.jobs_fd = jobs_w
-        process = self.process
-        threading.Thread(
-            target=self.send, args=(jobs_w,), name="recorder-send", daemon=True
-        ).start()
-        threading.Thread(
-            target=self.receive, args=(results_r, process), name="recorder-receive", daemon=True
-        ).start()
+        os.set_blocking(jobs_w, False)
+        os.set_blocking(results_r, False)
+        self.jobs_fd, self.results_fd = jobs_w, results_r
+        self.written = 0  # a frame the last process got only part of goes again, whole
+        self.inbox.clear()
+        self.loop.add_reader(results_r, self.receive)
+        if self.summaries and self.restarts:
+            self.pending.insert(0, ("subscribe",))  # a new process: ask again
+        self.schedule(0)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Hand over everything still here, let the process finish it, and wait for it."""
         self.stopping = True
-        self.queue.put(None)  # the sender closes the pipe once everything before it is sent
-        if self.process is not None:
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.flushing is not None:
+            self.flushing.cancel()
+        self.pack()
+        if self.process is None:
+            return
+        self.loop.remove_reader(self.results_fd)  # type: ignore[union-attr]
+        self.loop.remove_writer(self.jobs_fd)  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            os.set_blocking(self.jobs_fd, True)
+            self.write()
+        with contextlib.suppress(OSError):
+            os.close(self.jobs_fd)  # end of jobs: the process finishes its queue and exits
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        with contextlib.suppress(OSError):
+            os.close(self.results_fd)
+        self.fail_calls()
 
-    # -- called from the event loop: never blocks -------------------------------------------
+    # -- called on the event loop: never blocks -------------------------------------------
 
     def submit(self, job: Any) -> None:
-        if self.queue.qsize() >= self.queue_size:
+        if self.backlog >= self.max_backlog_bytes or self.stopping:
             self.dropped += 1
             return
-        self.queue.put(job)
+        self.pending.append(job)
+        if self.flushing is None:
+            self.schedule(SEND_INTERVAL_S)
 
     def call(self, name: str, *args: Any) -> Future:
         """Run a named storage function in the recorder process (see CALLS)."""
         future: Future = Future()
         call_id = next(self.ids)
         self.calls[call_id] = future
-        self.queue.put(("call", call_id, name, args))
+        self.pending.append(("call", call_id, name, args))
+        self.schedule(0)
         return future
 
+    def call_sync(self, name: str, *args: Any, timeout: float = 30.0) -> Any:
+        """`call` for hooks that must have the answer before the proxy serves anything (the
+        rules at start-up): waits for it, reading the results pipe here, blocking the loop."""
+        future = self.call(name, *args)
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.process is None or self.process.poll() is not None:
+                raise TimeoutError(f"the recorder process did not answer {name!r}")
+            if self.frames:
+                select.select([self.results_fd], [self.jobs_fd], [], left)
+                with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                    self.write()
+            else:
+                select.select([self.results_fd], [], [], left)
+            self.receive()
+        return future.result()
+
     def on_summary(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """`callback(summary)` on a thread of this process, for every finished exchange. The
-        recorder process sends summaries only once someone asked: each costs the proxy a little
-        GIL time."""
+        """`callback(summary)` on the event loop, for every finished exchange. The recorder
+        process sends summaries only once someone asked: each costs the proxy a little time."""
         if callback in self.summaries:
             return
         self.summaries.append(callback)
         if len(self.summaries) == 1:
-            self.queue.put(("subscribe",))
+            self.pending.append(("subscribe",))
+            self.schedule(0)
 
     def stats(self) -> dict[str, Any]:
         stats = dict(self.latest)
         stats["dropped"] = stats.get("dropped", 0) + self.dropped
-        stats["queue_depth"] = stats.get("queue_depth", 0) + self.queue.qsize()
+        queued = len(self.pending) + sum(jobs for _, jobs in self.frames)
+        stats["queue_depth"] = stats.get("queue_depth", 0) + queued
         stats["restarts"] = self.restarts
         stats["alive"] = self.process is not None and self.process.poll() is None
         return stats
 
-    # -- threads -------------------------------------------------------------------------
+    # -- the pipes -------------------------------------------------------------------------
 
-    def send(self, fd: int) -> None:
-        while True:
-            batch = []
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            if not batch:
-                time.sleep(SEND_INTERVAL_S)
-                continue
-            done = batch[-1] is None
-            batch = [job for job in batch if job is not None]
-            try:
-                if fd != self.jobs_fd:
-                    raise BrokenPipeError  # a newer recorder process took over
-                if batch:
-                    write_frame(fd, batch)
-            except OSError:
-                # The recorder process is gone (receive() starts a new one): hand the batch to
-                # the next sender rather than lose it; the restart limit stops a poison job.
-                for job in batch:
-                    self.queue.put(job)
-                os.close(fd)
+    def schedule(self, delay: float) -> None:
+        if self.loop is None:
+            return  # not started: the jobs wait for start()
+        if self.flushing is not None:
+            if delay:
                 return
-            if done:
-                os.close(fd)
-                return
+            self.flushing.cancel()
+        self.flushing = self.loop.call_later(delay, self.flush)
 
-    def receive(self, fd: int, process: subprocess.Popen) -> None:
+    def flush(self) -> None:
+        if self.flushing is not None:
+            self.flushing.cancel()
+            self.flushing = None
+        self.pack()
+        if self.process is None or not self.frames:
+            return
         try:
-            while True:
-                kind, *payload = read_frame(fd)
-                if kind == "stats":
-                    self.latest = payload[0]
-                elif kind == "summary":
-                    for callback in self.summaries:
-                        try:
-                            callback(payload[0])
-                        except Exception:  # noqa: BLE001
-                            log.exception("summary callback failed")
-                elif kind == "result":
-                    call_id, ok, value = payload
-                    future = self.calls.pop(call_id, None)
-                    if future is not None:
-                        future.set_result(value) if ok else future.set_exception(
-                            RuntimeError(value)
-                        )
-        except (EOFError, OSError, pickle.UnpicklingError):
+            self.write()
+        except BlockingIOError:
+            self.loop.add_writer(self.jobs_fd, self.writable)  # type: ignore[union-attr]
+        except OSError:
+            pass  # the process is gone: receive() sees it and starts another
+
+    def pack(self) -> None:
+        """Pickle the pending jobs into frames: one per BATCH jobs, a pickle call per batch
+        rather than per job (no wake-up, and no GIL hand-off, per job)."""
+        jobs, self.pending = self.pending, []
+        for i in range(0, len(jobs), BATCH):
+            batch = jobs[i : i + BATCH]
+            data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+            self.frames.append([FRAME.pack(len(data)) + data, len(batch)])
+            self.backlog += len(data) + FRAME.size
+
+    def write(self) -> None:
+        """Write frames until the pipe is full (BlockingIOError) or they are all written."""
+        while self.frames:
+            frame = self.frames[0]
+            self.written += os.write(self.jobs_fd, memoryview(frame[0])[self.written :])
+            if self.written < len(frame[0]):
+                raise BlockingIOError
+            self.frames.popleft()
+            self.backlog -= len(frame[0])
+            self.written = 0
+
+    def writable(self) -> None:
+        try:
+            self.write()
+        except BlockingIOError:
+            return
+        except OSError:
             pass
-        finally:
-            os.close(fd)
-        process.wait()
-        for future in self.calls.values():
-            future.set_exception(RuntimeError("the recorder process stopped"))
-        self.calls.clear()
+        self.loop.remove_writer(self.jobs_fd)  # type: ignore[union-attr]
+
+    def receive(self) -> None:
+        try:
+            data = os.read(self.results_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.exited()
+            return
+        inbox = self.inbox
+        inbox += data
+        while len(inbox) >= FRAME.size:
+            size = FRAME.unpack_from(inbox)[0]
+            if len(inbox) < FRAME.size + size:
+                break
+            message = pickle.loads(inbox[FRAME.size : FRAME.size + size])
+            del inbox[: FRAME.size + size]
+            self.handle(*message)
+
+    def handle(self, kind: str, *payload: Any) -> None:
+        if kind == "stats":
+            self.latest = payload[0]
+        elif kind == "summary":
+            for callback in self.summaries:
+                try:
+                    callback(payload[0])
+                except Exception:  # noqa: BLE001
+                    log.exception("summary callback failed")
+        elif kind == "result":
+            call_id, ok, value = payload
+            future = self.calls.pop(call_id, None)
+            if future is not None:
+                future.set_result(value) if ok else future.set_exception(RuntimeError(value))
+
+    def exited(self) -> None:
+        """The results pipe closed: the process is gone. Start another, which gets every frame
+        not yet written whole (those the dead one read are lost with it)."""
+        loop, process = self.loop, self.process
+        assert loop is not None and process is not None
+        loop.remove_reader(self.results_fd)
+        loop.remove_writer(self.jobs_fd)
+        for fd in (self.results_fd, self.jobs_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fail_calls()
         if self.stopping:
             return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(1)
         log.error("the recorder process exited (code %s)", process.returncode)
-        if self.restarts < self.max_restarts:
-            self.restarts += 1
-            log.warning(
-                "restarting the recorder process (%d of %d)", self.restarts, self.max_restarts
-            )
-            self.start()
-            if self.summaries:
-                self.queue.put(("subscribe",))
+        if self.restarts >= self.max_restarts:
+            self.process = None
+            self.dropped += len(self.pending) + sum(jobs for _, jobs in self.frames)
+            self.pending.clear()
+            self.frames.clear()
+            self.backlog = 0
+            self.stopping = True  # from now on submit() only counts
+            return
+        self.restarts += 1
+        log.warning("restarting the recorder process (%d of %d)", self.restarts, self.max_restarts)
+        self.start()
+
+    def fail_calls(self) -> None:
+        for future in self.calls.values():
+            if not future.done():
+                future.set_exception(RuntimeError("the recorder process stopped"))
+        self.calls.clear()
 
 
 # -- the recorder process -----------------------------------------------------------------

@@ -1,10 +1,18 @@
-"""The recorder process, for real: jobs in through a pipe, rows out in SQLite."""
+"""The recorder process, for real: jobs in through a pipe, rows out in SQLite.
+
+The proxy's side of it lives on mitmproxy's event loop; here a loop runs in a thread of its own
+and the tests hand it their calls (`on_loop`), as the proxy's hooks would make them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sqlite3
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -30,6 +38,27 @@ ANSWER = json.dumps(
         "usage": {"input_tokens": 3, "output_tokens": 1},
     }
 ).encode()
+
+
+class LoopWorker:
+    """A Worker on an event loop in its own thread; `on_loop(f, ...)` runs f there."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def on_loop(self, function: Callable[..., Any], *args: Any) -> Any:
+        async def run() -> Any:
+            return function(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 def exchange(worker: Worker, flow_id: str) -> None:
@@ -74,19 +103,25 @@ def rows(db) -> list[dict]:
 
 
 @pytest.fixture
-def worker(tmp_path):
-    w = Worker(tmp_path / "proxy.db", quiet=True)
-    w.start()
-    yield w
-    w.stop()
+def running(tmp_path):
+    lw = LoopWorker(Worker(tmp_path / "proxy.db", quiet=True))
+    lw.on_loop(lw.worker.start)
+    yield lw
+    lw.on_loop(lw.worker.stop)
+    lw.close()
 
 
-def test_jobs_become_rows_and_summaries_come_back(worker, tmp_path):
+@pytest.fixture
+def worker(running):
+    return running.worker
+
+
+def test_jobs_become_rows_and_summaries_come_back(running, worker, tmp_path):
     seen: list[dict] = []
     got = threading.Event()
-    worker.on_summary(lambda s: (seen.append(s), got.set()))
-    assert worker.call("ready").result(timeout=30) is True
-    exchange(worker, "a1")
+    running.on_loop(worker.on_summary, lambda s: (seen.append(s), got.set()))
+    assert running.on_loop(worker.call, "ready").result(timeout=30) is True
+    running.on_loop(exchange, worker, "a1")
     [row] = until(
         lambda: [r for r in rows(tmp_path / "proxy.db") if r["state"] == "complete"], what="the row"
     )
@@ -100,28 +135,67 @@ def test_jobs_become_rows_and_summaries_come_back(worker, tmp_path):
     assert stats["alive"] and stats["db_ok"] and stats["recorded"] == 1
 
 
-def test_storage_calls_run_in_the_recorder_process(worker):
+def test_storage_calls_run_in_the_recorder_process(running, worker):
+    def call(*args):
+        return running.on_loop(worker.call, *args).result(timeout=30)
+
     entry = {"version": 1, "document": {"loop_detector": {"enabled": False}}, "at": "t", "by": "x"}
-    assert worker.call("load_rules").result(timeout=30) is None
-    worker.call("store_rules", entry, []).result(timeout=30)
-    assert worker.call("load_rules").result(timeout=30)["current"] == entry
+    assert call("load_rules") is None
+    call("store_rules", entry, [])
+    assert call("load_rules")["current"] == entry
     with pytest.raises(RuntimeError, match="unknown call"):
-        worker.call("drop_tables").result(timeout=30)
+        call("drop_tables")
 
 
-def test_a_dead_recorder_process_is_restarted_and_recording_goes_on(worker, tmp_path):
-    worker.call("ready").result(timeout=30)
+def test_call_sync_answers_before_the_loop_runs_again(running, worker):
+    """What the rules hook does at start-up: it gets its answer while blocking the loop."""
+    running.on_loop(exchange, worker, "s1")  # a job waiting ahead of the call goes first
+    assert running.on_loop(worker.call_sync, "ready") is True
+
+
+def test_a_dead_recorder_process_is_restarted_and_recording_goes_on(running, worker, tmp_path):
+    running.on_loop(worker.call, "ready").result(timeout=30)
     first = worker.process
     first.kill()
-    until(lambda: worker.process is not first and worker.stats()["alive"], what="a restart")
-    worker.call("ready").result(timeout=30)
-    exchange(worker, "b2")
+    until(
+        lambda: worker.process is not first and running.on_loop(worker.stats)["alive"],
+        what="a restart",
+    )
+    running.on_loop(worker.call, "ready").result(timeout=30)
+    running.on_loop(exchange, worker, "b2")
     until(lambda: [r for r in rows(tmp_path / "proxy.db") if r["id"] == "b2"], what="the row")
-    assert worker.stats()["restarts"] == 1
+    assert running.on_loop(worker.stats)["restarts"] == 1
+
+
+def test_stop_hands_over_everything_before_the_process_exits(tmp_path):
+    lw = LoopWorker(Worker(tmp_path / "proxy.db", quiet=True))
+    lw.on_loop(lw.worker.start)
+    for i in range(300):
+        lw.on_loop(exchange, lw.worker, f"e{i}")
+    lw.on_loop(lw.worker.stop)  # before the 20 ms hand-over timer fires
+    lw.close()
+    assert len([r for r in rows(tmp_path / "proxy.db") if r["state"] == "complete"]) == 300
 
 
 def test_submit_never_blocks_and_counts_what_it_drops(tmp_path):
-    w = Worker(tmp_path / "proxy.db", quiet=True, queue_size=10)  # never started
-    for i in range(100):
-        exchange(w, f"x{i}")
-    assert w.stats()["dropped"] == 190
+    """A recorder process that stops reading: the pipe fills, the backlog reaches its bound,
+    and from there each job is counted as dropped instead of held."""
+    lw = LoopWorker(Worker(tmp_path / "proxy.db", quiet=True, max_backlog_bytes=200_000))
+    worker = lw.worker
+    lw.on_loop(worker.start)
+    lw.on_loop(worker.call, "ready").result(timeout=30)
+    worker.process.send_signal(signal.SIGSTOP)  # alive, reading nothing
+    try:
+        for i in range(3000):
+            lw.on_loop(exchange, worker, f"x{i}")
+            if i % 100 == 0:
+                lw.on_loop(worker.flush)
+        stats = lw.on_loop(worker.stats)
+        assert stats["dropped"] > 0
+        assert worker.backlog < 200_000 + 200_000  # the bound, plus at most one hand-over
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+        lw.on_loop(worker.stop)
+        lw.close()
+    recorded = len(rows(tmp_path / "proxy.db"))
+    assert recorded + stats["dropped"] // 2 >= 3000 - 1  # every exchange is a row or counted
