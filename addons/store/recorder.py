@@ -376,13 +376,21 @@ class Recorder:
         conn = db.conn
         finished = {r.row.get("id") for r in records if isinstance(r, _Finish)}
         progress: dict[str, dict[str, Any]] = {}
+        # An exchange that begins and ends in this batch is written once, as its finished row:
+        # nobody could see its pending row, and it would cost every index and trigger twice.
+        begins: dict[str, _Begin] = {}
         begun = recorded = 0
         for record in records:
             if isinstance(record, _Progress):
                 if record.request_id not in finished:
                     progress.setdefault(record.request_id, {}).update(record.fields)
+            elif isinstance(record, _Begin) and record.row.get("id") in finished:
+                begins[record.row["id"]] = record
         for record in records:
             if isinstance(record, _Begin):
+                if begins.get(record.row["id"]) is record:
+                    begun += 1
+                    continue
                 row = self._row(record.row)
                 row["state"] = "pending"
                 row.setdefault("started_at", now_iso())
@@ -398,7 +406,7 @@ class Recorder:
                 )
                 begun += 1
             elif isinstance(record, _Finish):
-                self._finish(conn, record)
+                self._finish(conn, record, begins.pop(record.row.get("id"), None))
                 recorded += 1
             elif isinstance(record, _Verdicts):
                 self._verdicts(conn, record)
@@ -413,11 +421,17 @@ class Recorder:
                 )
         return begun, recorded
 
-    def _finish(self, conn: sqlite3.Connection, record: _Finish) -> None:
-        row = self._row(record.row)
+    def _finish(
+        self, conn: sqlite3.Connection, record: _Finish, begin: _Begin | None = None
+    ) -> None:
+        """Upsert the finished row; with its `begin` (same batch, not written), in one insert."""
+        row = self._row(record.row if begin is None else {**begin.row, **record.row})
         _store_other_bodies(conn, row)
         row.setdefault("state", "complete")
         row.setdefault("ended_at", now_iso())
+        if begin is not None and begin.body is not None:
+            row["request_body_id"] = bodies.store(conn, begin.body)
+            row.setdefault("request_bytes", len(begin.body))
         if record.response_body is not None:
             row["response_body_id"] = bodies.store(conn, record.response_body)
             row.setdefault("response_bytes", len(record.response_body))

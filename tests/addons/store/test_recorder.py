@@ -134,6 +134,37 @@ def test_progress_items_in_one_batch_become_one_update(make_recorder, path):
     )
 
 
+def test_an_exchange_begun_and_finished_in_one_batch_is_one_insert(make_recorder, path):
+    statements: list[str] = []
+    recorder = make_recorder(on_connect=lambda db: db.conn.set_trace_callback(statements.append))
+    release = hold_writer(recorder)
+    request = b'{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"quick"}]}'
+    recorder.begin(request_row("q1", client_app="curl", conversation_id="c1"), request)
+    recorder.begin(request_row("q2"))  # still pending when the batch is written
+    recorder.finish(
+        request_row("q1", client_app="curl", conversation_id="c1", status=200, output_tokens=2),
+        response_body=b'{"content":[]}',
+    )
+    recorder.verdicts("q1", [{"phase": "preflight", "rule_id": "r", "verdict": "warn"}])
+    statements.clear()
+    release.set()
+    assert recorder.flush(5)
+
+    # SQLite traces a statement again for each trigger it fires: count distinct statements.
+    inserts = {s for s in statements if s.lstrip().startswith("INSERT INTO requests (")}
+    assert len(inserts) == 2  # q1 once, finished; q2 once, pending
+    assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE REQUESTS")]
+    db = read(path)
+    q1, q2 = db["requests"].get("q1"), db["requests"].get("q2")
+    assert (q1["state"], q1["status"], q1["output_tokens"]) == ("complete", 200, 2)
+    assert q1["request_bytes"] == len(request) and bodies.load(db, q1["request_body_id"]) == request
+    assert q2["state"] == "pending"
+    assert [v["verdict"] for v in db["verdicts"].rows_where("request_id = 'q1'")] == ["warn"]
+    conversation = db["conversations"].get("c1")
+    assert conversation["requests"] == 1 and conversation["output_tokens"] == 2
+    assert recorder.stats()["begun"] == 2 and recorder.stats()["recorded"] == 1
+
+
 def test_finish_supersedes_progress_queued_or_late(make_recorder, path):
     recorder = make_recorder()
     release = hold_writer(recorder)
