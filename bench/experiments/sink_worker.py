@@ -1,0 +1,18 @@
+"""A recorder process that reads every frame and does nothing with it (answers calls with None).
+Use with recorder_sink.py: what the hand-over alone costs the proxy."""
+
+import argparse
+
+from addons.worker import read_frame, write_frame
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--jobs-fd", type=int)
+parser.add_argument("--results-fd", type=int)
+args, _ = parser.parse_known_args()
+try:
+    while True:
+        for job in read_frame(args.jobs_fd):
+            if isinstance(job, tuple) and job[0] == "call":
+                write_frame(args.results_fd, ("result", job[1], True, None))
+except EOFError:
+    pass
