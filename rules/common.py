@@ -13,16 +13,32 @@ from typing import Any
 
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
 
-# Raw-body markers, for prefilters: each tool call in any dialect's history holds one of these
+# Raw-body markers, for prefilters: each tool call in a dialect's history holds its marker
 # (Anthropic `"type":"tool_use"`, OpenAI/Ollama `"arguments"`, Gemini `"functionCall"`, OpenAI
 # Responses `"type":"function_call"`), and tool definitions hold none of them.
-TOOL_CALL_MARKERS = (b'"tool_use"', b'"arguments"', b'"functionCall"', b'"function_call"')
+TOOL_CALL_MARKERS = {
+    "anthropic": (b'"tool_use"',),
+    "openai_chat": (b'"arguments"',),
+    "ollama": (b'"arguments"',),
+    "gemini": (b'"functionCall"',),
+    "openai_responses": (b'"function_call"',),
+}
+ANY_TOOL_CALL = (b'"tool_use"', b'"arguments"', b'"functionCall"', b'"function_call"')
 TOOLS_MARKERS = (b'"tools"', b'"functionDeclarations"', b'"functions"')
 
 
-def count_tool_calls(raw: bytes) -> int:
-    """At least the number of tool calls in a raw request body (never fewer)."""
-    return sum(raw.count(marker) for marker in TOOL_CALL_MARKERS)
+def has_tool_calls(raw: bytes, at_least: int, dialect: str | None = None) -> bool:
+    """False only when the raw request body holds fewer than `at_least` tool calls. Reads no
+    further than the `at_least`-th marker: a prefilter on a 150 KB body costs microseconds."""
+    found = 0
+    for marker in TOOL_CALL_MARKERS.get(dialect or "", ANY_TOOL_CALL):
+        at = raw.find(marker)
+        while at >= 0:
+            found += 1
+            if found >= at_least:
+                return True
+            at = raw.find(marker, at + len(marker))
+    return False
 
 
 def offers_tools(raw: bytes, options: Any = None, dialect: str | None = None) -> bool:

@@ -56,7 +56,7 @@ from .base import (
     options_schema,
     verdict,
 )
-from .common import canonical_args, count_tool_calls, is_user_turn, with_system_note
+from .common import canonical_args, has_tool_calls, is_user_turn, with_system_note
 
 ID = "loop_detector"
 PHASE = Phase.PREFLIGHT
@@ -202,8 +202,10 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
 
 
 def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
-    """Every verdict of this rule needs at least two identical calls in the history."""
-    return count_tool_calls(raw) >= 2
+    """Every verdict of this rule needs one call repeated as often as its lowest threshold."""
+    nudge = options["nudge_at"] or options["max_repeats"]
+    least = min(options["max_repeats"], options["tail_consecutive"], nudge)
+    return has_tool_calls(raw, least, dialect)
 
 
 RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", prefilter)

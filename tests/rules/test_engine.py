@@ -461,18 +461,35 @@ def test_the_whole_pipeline_leaves_its_input_alone(dialect):
         ({}, b'{"model":"qwen3","messages":[]}', "anthropic", True),
         ({}, b'{"model":"claude-x","messages":[]}', "openai_chat", True),
         ({}, b'{"model":"gpt-5","messages":[]}', "openai_chat", False),
+        # loop_detector's lowest threshold by default is 3 (the nudge): 2 calls cannot loop.
         (
             {},
-            b'{"messages":[{"content":[{"type":"tool_use"}]},{"content":[{"type":"tool_use"}]}]}',
+            b'{"model":"claude-x","messages":[{"content":[{"type":"tool_use"}]},'
+            b'{"content":[{"type":"tool_use"}]}]}',
+            "anthropic",
+            False,
+        ),
+        (
+            {},
+            b'{"model":"claude-x","messages":[{"content":[{"type":"tool_use"}]},'
+            b'{"content":[{"type":"tool_use"}]},{"content":[{"type":"tool_use"}]}]}',
             "anthropic",
             True,
         ),
         (
-            {},
+            {"loop_detector": {"nudge_at": 0, "tail_consecutive": 2}},
             b'{"model":"m","messages":[{"tool_calls":[{"function":{"arguments":"{}"}},'
             b'{"function":{"arguments":"{}"}}]}]}',
             "openai_chat",
             True,
+        ),
+        # Only the dialect's own marker counts: OpenAI "arguments" are not Anthropic tool calls.
+        (
+            {},
+            b'{"model":"claude-x","messages":[{"content":[{"type":"text","arguments":1},'
+            b'{"type":"text","arguments":2},{"type":"text","arguments":3}]}]}',
+            "anthropic",
+            False,
         ),
         # Post-flight rules look only at requests that offer tools.
         (
@@ -521,6 +538,8 @@ def test_prefilters_never_hide_what_the_rules_would_see(dialect, times, separato
         "loop_detector": {"max_repeats": 2, "nudge_at": 0, "tail_consecutive": 2},
         "tool_failure_breaker": {"enabled": True, "max_errors": 2},
     }
+    if times > 2:
+        doc = {}  # the defaults: loop_detector alone, nudging from the 3rd repeat
     steps = [user("go"), *loop("Bash", LS, times, output="Error: failed to run")]
     data = body(dialect, steps, tools=[BASH])
     raw = json.dumps(data, separators=separators).encode()
