@@ -7,7 +7,8 @@
 A variant is `name=SPEC`: `bare` (mitmdump, no addon), `suite` (`addons/main.py` as
 `tests.harness.Proxy` starts it), `PATH` (bare mitmdump plus that one script) or
 `suite+PART+...`, where each PART is a script loaded after `addons/main.py` (e.g. to switch a
-part off) or an `option=value` for `--set`.
+part off) or an `option=value` for `--set`; `suite@REV` runs the suite's code at a git
+revision (`suite@HEAD~1`: before the change being measured).
 `bare` and `suite` are always measured. Rounds interleave the variants, so that drift in the
 machine's state touches all of them alike; the report gives medians over rounds of each
 round's p50/p99 added latency (1 KB and 150 KB, c=1) and requests/s at c=16 (wrk), with each
@@ -19,24 +20,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import overhead, workload
-from bench.overhead import HOST, MITMDUMP, Processes, Run
+from bench.overhead import HOST, MITMDUMP, ROOT, Processes, Run
 from tests.harness import Proxy
 
 
 def start_variant(run: Run, name: str, spec: str, upstream: int) -> None:
     folder = run.tmp / name
     folder.mkdir()
-    if spec == "suite" or spec.startswith("suite+"):
+    if spec == "suite" or spec.startswith(("suite+", "suite@")):
+        base, *parts = spec.split("+")
         args = []
-        for part in spec.split("+")[1:]:
+        for part in parts:
             args += ["--set", part] if "=" in part else ["-s", str(Path(part).resolve())]
-        proxy = Proxy(folder, f"http://{HOST}:{upstream}", args=args)
+        script = None
+        if "@" in base:
+            script = checkout(base.partition("@")[2], folder / "checkout") / "addons/main.py"
+        proxy = Proxy(folder, f"http://{HOST}:{upstream}", args=args, script=script)
         proxy.start(timeout=60)
         run.procs.popens.append(proxy.process)  # type: ignore[arg-type]
         run.ports[name], run.pids[name] = proxy.reverse_port, proxy.process.pid  # type: ignore[union-attr]
@@ -51,6 +57,16 @@ def start_variant(run: Run, name: str, spec: str, upstream: int) -> None:
     proc = run.procs.spawn(args, log)
     overhead.wait_port(port, proc, log)
     run.ports[name], run.pids[name] = port, proc.pid
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The suite's code at a git revision, extracted into `into` (runs with this venv)."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def latency(run: Run, target: str, body: str, n: int) -> tuple[float, float]:

@@ -31,6 +31,7 @@ class Proxy:
         toml: str = "",
         args: list[str] | None = None,
         tool: str = "mitmdump",
+        script: Path | None = None,
     ):
         self.tmp = tmp
         self.db_path = tmp / "proxy.db"
@@ -50,6 +51,7 @@ gemini = "{upstream}"
 """
         )
         self.args = args or []
+        self.script = script or ROOT / "addons/main.py"  # another checkout's, for benchmarks
         self.tool = Path(sys.executable).parent / tool
         self.lines: list[str] = []
         self.new_lines: queue.Queue[str] = queue.Queue()
@@ -78,7 +80,7 @@ gemini = "{upstream}"
                 "--set",
                 f"confdir={self.confdir}",
                 "-s",
-                str(ROOT / "addons/main.py"),
+                str(self.script),
                 "--set",
                 f"inspector_config={self.config_path}",
                 *self.args,
