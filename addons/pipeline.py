@@ -25,6 +25,7 @@ from typing import Any
 from mitmproxy.net import encoding
 
 from addons import clients, credentials, threads, wire
+from addons.store.recorder import yield_cpu
 from addons.wire.decode import Decoder
 from addons.wire.model import TEXT, TOOL_CALL, Request, Response
 
@@ -274,6 +275,7 @@ class Pipeline:
             self.counters.jobs += 1
             try:
                 self.handle(job)
+                yield_cpu()
             except Exception as e:  # noqa: BLE001 - observability fails open
                 self.counters.errors += 1
                 self.counters.last_error = f"{type(e).__name__}: {e}"
