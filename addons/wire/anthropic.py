@@ -14,6 +14,7 @@ from typing import Any
 
 from .common import (
     Accumulator,
+    PrefixMemo,
     as_dict,
     as_int,
     as_list,
@@ -147,6 +148,14 @@ def parse_tool(t: Any) -> Tool:
     )
 
 
+def parse_message(m: Any) -> Message:
+    m = as_dict(m)
+    role = as_str(m.get("role")) or "user"
+    return Message(role, _blocks(m.get("content")), raw=raw_if_more(m, _MESSAGE_KEYS))
+
+
+_MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
@@ -175,15 +184,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
         req.system = [parse_block(b) for b in as_list(system)]
 
     if "messages" in body or not isinstance(body.get("prompt"), str):
-        for m in as_list(body.get("messages")):
-            m = as_dict(m)
-            req.messages.append(
-                Message(
-                    as_str(m.get("role")) or "user",
-                    _blocks(m.get("content")),
-                    raw=raw_if_more(m, _MESSAGE_KEYS),
-                )
-            )
+        req.messages = _MESSAGES.map(as_list(body.get("messages")), parse_message)
     else:
         prefix, req.messages = _complete_prompt(body["prompt"])
         req.system = prefix + req.system

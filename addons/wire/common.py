@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Container
-from typing import Any
+from typing import Any, TypeVar
 
 from .framing import NDJSONParser, SSEEvent, SSEParser
 from .model import IMAGE, Block, Response, Usage
@@ -52,6 +53,49 @@ def raw_if_more(obj: dict[str, Any], known: Container[str]) -> dict[str, Any] | 
         if key not in known:
             return obj
     return None
+
+
+T = TypeVar("T")
+
+
+class PrefixMemo:
+    """Reuses what earlier parses made of the same leading items of a list.
+
+    Agents resend the whole conversation every turn: turn N's messages are turn N-1's plus a
+    few. Parsing them again is most of the cost of parsing a 150 KB Claude Code request;
+    comparing them with the last parse's items (`==` on the decoded JSON, done in C) costs a
+    fraction of it. Parsed items are shared between requests from then on, which is safe
+    because nothing mutates the neutral exchange (rules and translations build new objects).
+
+    It remembers the lists of the last `entries` conversations (lists shorter than `min_items`
+    are parsed plainly: there is little to save and nothing worth keeping).
+    """
+
+    def __init__(self, entries: int = 8, min_items: int = 8) -> None:
+        self.entries = entries
+        self.min_items = min_items
+        self.lists: list[tuple[list[Any], list[Any]]] = []  # (items, parsed), newest last
+        self.lock = threading.Lock()  # the UI parses from several threads
+
+    def map(self, items: list[Any], parse: Callable[[Any], T]) -> list[T]:
+        if len(items) < self.min_items:
+            return [parse(item) for item in items]
+        with self.lock:
+            match = next(
+                (i for i in range(len(self.lists) - 1, -1, -1) if self.lists[i][0][0] == items[0]),
+                None,
+            )
+            old_items, old_parsed = self.lists.pop(match) if match is not None else ([], [])
+        same = 0
+        for old, new in zip(old_items, items, strict=False):
+            if old != new:
+                break
+            same += 1
+        parsed = old_parsed[:same] + [parse(item) for item in items[same:]]
+        with self.lock:
+            self.lists.append((items, parsed))
+            del self.lists[: -self.entries]
+        return list(parsed)  # the caller's own list: appending to it leaves the memo alone
 
 
 def parse_arguments(text: str) -> Any:

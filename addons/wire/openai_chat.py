@@ -16,6 +16,7 @@ from typing import Any
 
 from .common import (
     Accumulator,
+    PrefixMemo,
     as_dict,
     as_int,
     as_list,
@@ -209,17 +210,20 @@ def _prompt_blocks(prompt: Any) -> list[Block]:
     return [Block(OTHER, raw=prompt)]  # token ids
 
 
+_SYSTEM_ROLES = ("system", "developer")
+_MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+
+
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     req = Request(DIALECT, model=as_str(body.get("model")), stream=body.get("stream") is True)
     known = set(_REQUEST_KEYS)
     if "messages" in body:
-        for m in as_list(body.get("messages")):
-            m = as_dict(m)
-            role = m.get("role")
-            if role in ("system", "developer") and not req.messages:
-                req.system.extend(_content(m.get("content")))
-                continue
-            req.messages.append(parse_message(m))
+        messages = as_list(body.get("messages"))
+        lead = 0  # system (developer) messages before the first other one are the system prompt
+        while lead < len(messages) and as_dict(messages[lead]).get("role") in _SYSTEM_ROLES:
+            req.system.extend(_content(messages[lead].get("content")))
+            lead += 1
+        req.messages = _MESSAGES.map(messages[lead:], parse_message)
     else:  # legacy completions take `prompt`, embeddings take `input`
         for key in ("prompt", "input"):
             if key in body:

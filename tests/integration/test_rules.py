@@ -268,7 +268,9 @@ def test_claude_code_gets_a_corrective_message_for_an_undeclared_tool(proxy, tmp
 
 def test_health_reports_rule_pipeline_time(proxy):
     client = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=0)
-    client.messages.create(model="claude-x", max_tokens=5, tools=[READ], messages=anthropic_loop(2))
+    # Three repeats: the fewest on which the default loop_detector can act (a nudge), so the
+    # request is parsed and the rules run.
+    client.messages.create(model="claude-x", max_tokens=5, tools=[READ], messages=anthropic_loop(3))
     proxy.wait_rows()
     health = proxy.health()["rules"]
     assert health["active"] is True

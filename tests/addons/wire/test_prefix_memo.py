@@ -1,0 +1,101 @@
+"""PrefixMemo: a resent conversation is parsed once, and the result is what a plain parse gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from addons import wire
+from addons.wire import anthropic, openai_chat
+from addons.wire.common import PrefixMemo
+
+
+def anthropic_turns(n: int) -> list[dict]:
+    messages: list[dict] = [{"role": "user", "content": "fix the tests"}]
+    for i in range(n):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": f"step {i}"},
+                    {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"i": i}},
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "ok"}],
+            }
+        )
+    return messages
+
+
+def openai_turns(n: int) -> list[dict]:
+    messages: list[dict] = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "fix the tests"},
+    ]
+    for i in range(n):
+        function = {"name": "bash", "arguments": "{}"}
+        call = {"id": f"call_{i}", "type": "function", "function": function}
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        messages.append({"role": "tool", "tool_call_id": f"call_{i}", "content": "ok"})
+    return messages
+
+
+def plain(module, body: dict):
+    """The parse without the memo: what every parse must equal."""
+    saved = module._MESSAGES
+    module._MESSAGES = PrefixMemo(min_items=1 << 30)
+    try:
+        return module.parse_request(copy.deepcopy(body))
+    finally:
+        module._MESSAGES = saved
+
+
+@pytest.mark.parametrize(
+    ("dialect", "module", "turns"),
+    [("anthropic", anthropic, anthropic_turns), ("openai_chat", openai_chat, openai_turns)],
+)
+def test_a_conversation_turn_by_turn_parses_as_a_plain_parse_and_reuses_its_history(
+    dialect, module, turns
+):
+    previous = None
+    for n in range(4, 12):
+        body = {"model": "m", "messages": turns(n)}
+        parsed = wire.parse_request(dialect, json.dumps(body).encode())
+        assert parsed == plain(module, body)
+        if previous is not None:  # every message the last turn had is the same object now
+            assert all(a is b for a, b in zip(parsed.messages, previous.messages, strict=False))
+        previous = parsed
+
+
+def test_an_edited_message_is_parsed_again_from_where_it_differs():
+    messages = anthropic_turns(8)
+    first = wire.parse_request("anthropic", json.dumps({"model": "m", "messages": messages}))
+    messages[5]["content"][0]["text"] = "edited"
+    second = wire.parse_request("anthropic", json.dumps({"model": "m", "messages": messages}))
+    assert second == plain(anthropic, {"model": "m", "messages": messages})
+    assert second.messages[5].blocks[0].text == "edited"
+    assert all(a is b for a, b in zip(first.messages[:5], second.messages[:5], strict=True))
+    assert not any(a is b for a, b in zip(first.messages[5:], second.messages[5:], strict=True))
+
+
+def test_the_caller_owns_its_list_and_the_memo_stays_bounded():
+    memo = PrefixMemo(entries=2, min_items=2)
+    items = [{"n": i} for i in range(4)]
+    out = memo.map(items, dict)
+    out.append({"mine": True})
+    assert memo.map(items, dict) == [{"n": i} for i in range(4)]
+    for k in range(5):
+        memo.map([{"conversation": k}, {"n": 0}], dict)
+    assert len(memo.lists) == 2
+
+
+def test_short_conversations_are_not_kept():
+    memo = PrefixMemo(min_items=8)
+    assert memo.map([{"n": 1}], dict) == [{"n": 1}]
+    assert memo.lists == []
