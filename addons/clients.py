@@ -212,7 +212,17 @@ def slug(value: str) -> str:
 
 
 def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
+    """Lower-cased names; repeated headers joined with ", " (as mitmproxy's `Headers` does)."""
+    fields = getattr(headers, "fields", None)
+    if fields is None:
+        return {k.lower(): v for k, v in headers.items()}
+    # mitmproxy's Headers: read its raw fields once (its items() looks every name up again).
+    out: dict[str, str] = {}
+    for raw_name, raw_value in fields:
+        name = raw_name.decode("utf-8", "surrogateescape").lower()
+        value = raw_value.decode("utf-8", "surrogateescape")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
 
 
 def _count_hermes_tools(tool_names: Iterable[str]) -> int:

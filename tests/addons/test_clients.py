@@ -266,3 +266,16 @@ def test_client_ip(headers, peer, expected):
 
 def test_client_ip_reads_mitmproxy_headers():
     assert client_ip(Headers(x_forwarded_for="203.0.113.9"), "127.0.0.1") == "203.0.113.9"
+
+
+def test_repeated_mitmproxy_headers_read_as_one_joined_value():
+    """As mitmproxy's own `Headers.items()` gives them: the first X-Forwarded-For hop wins."""
+    headers = Headers(
+        [
+            (b"X-Forwarded-For", b"198.51.100.7"),
+            (b"x-forwarded-for", b"10.0.0.1"),
+            (b"X-App", b"cli"),
+        ]
+    )
+    assert client_ip(headers, "127.0.0.1") == "198.51.100.7"
+    assert identify_client(headers) == "claude-code"
