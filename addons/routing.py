@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from mitmproxy import http, tls
+from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from addons.config import Config, Upstream
@@ -71,9 +72,17 @@ def is_llm_host(host: str, config: Config) -> bool:
 
 def point_at(request: http.Request, upstream: Upstream) -> None:
     """Send a reverse-mode request to `upstream`, keeping its path and query untouched."""
-    request.scheme = upstream.scheme
-    request.host = upstream.host
-    request.port = upstream.port
+    hostport = url.hostport(upstream.scheme, upstream.host, upstream.port)
+    if (
+        request.host != upstream.host
+        or request.port != upstream.port
+        or request.scheme != upstream.scheme
+        or request.headers.get("host", hostport) != hostport
+        or request.authority not in ("", hostport)
+    ):  # else mitmproxy's reverse mode already points it there (the default upstream)
+        request.scheme = upstream.scheme
+        request.host = upstream.host
+        request.port = upstream.port
     if upstream.prefix:
         request.path = upstream.prefix + request.path
 

@@ -60,6 +60,31 @@ def test_reverse_request_is_pointed_at_the_upstream_keeping_path_and_query(cfg):
     assert flow.metadata[ROUTE].listener == "reverse"
 
 
+@pytest.mark.parametrize(
+    "host, port, host_header",
+    [
+        ("127.0.0.1", 9001, "127.0.0.1:9001"),  # already there: mitmproxy's reverse target
+        ("127.0.0.1", 8000, "127.0.0.1:8000"),  # the listener's own address
+        ("127.0.0.1", 9001, "proxy.local:8000"),  # keep_host_header: the client's Host
+    ],
+)
+def test_the_default_upstream_gets_its_own_host_header_whatever_came_in(
+    cfg, host, port, host_header
+):
+    router = Router(SimpleNamespace(config=cfg))
+    flow = reverse_flow("/v1/messages")
+    flow.request.host, flow.request.port = host, port
+    flow.request.headers["host"] = host_header
+    router.requestheaders(flow)
+    req = flow.request
+    assert (req.scheme, req.host, req.port, req.host_header) == (
+        "http",
+        "127.0.0.1",
+        9001,
+        "127.0.0.1:9001",
+    )
+
+
 def test_reverse_ollama_route(cfg):
     router = Router(SimpleNamespace(config=cfg))
     flow = reverse_flow("/api/chat")
