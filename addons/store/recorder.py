@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+import orjson
 import sqlite_utils
 
 from . import bodies
@@ -595,7 +596,10 @@ def _sql_value(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bytes):
         return value  # bool is an int
     if isinstance(value, dict | list | tuple):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        try:  # compact, unicode kept: the text json.dumps would give, several times faster
+            return orjson.dumps(value, default=str).decode()
+        except (TypeError, orjson.JSONEncodeError):  # keys that are not strings, huge ints
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return str(value)
 
 
