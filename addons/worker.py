@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
@@ -44,8 +45,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = struct.Struct("!I")
 BATCH = 512  # jobs per pickled frame at most
+PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
 SEND_INTERVAL_S = 0.02  # the sender wakes this often: no wake-up (and GIL hand-off) per job
 STATS_INTERVAL_S = 0.5
+SHUTDOWN_S = 30.0  # at exit, for writing what is queued (a full 1 MB pipe takes a few s)
 SUMMARY_KEYS = (
     "id", "started_at", "state", "status", "client_app", "requested_model", "served_model",
     "conversation_id", "tools_offered", "tool_calls", "input_tokens", "output_tokens",
@@ -143,6 +146,8 @@ class Worker:
         )  # fmt: skip
         os.close(jobs_r)
         os.close(results_w)
+        with contextlib.suppress(AttributeError, OSError):  # Linux: a 150 KB body, one write
+            fcntl.fcntl(jobs_w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(jobs_w, False)
         os.set_blocking(results_r, False)
         self.jobs_fd, self.results_fd = jobs_w, results_r
@@ -153,7 +158,7 @@ class Worker:
             self.pending.insert(0, ("subscribe",))  # a new process: ask again
         self.schedule(0)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 2 * SHUTDOWN_S) -> None:
         """Hand over everything still here, let the process finish it, and wait for it."""
         self.stopping = True
         if self.flushing is not None:
@@ -418,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
             except OSError:
                 pass
 
-    recorder = Recorder(args.db, busy_timeout_ms=args.busy_timeout_ms)
+    recorder = Recorder(args.db, busy_timeout_ms=args.busy_timeout_ms, block_s=SHUTDOWN_S)
     recorder.start().add_done_callback(report_abandoned)
     pipeline = Pipeline(recorder, max_keep=args.max_keep)
     if not args.quiet:
@@ -476,8 +481,9 @@ def main(argv: list[str] | None = None) -> None:
                     pipeline.queue.put(job)  # blocks when analysis lags: the pipe backs up
     except (EOFError, OSError):
         pass
-    pipeline.stop()
-    recorder.stop()
+    # The proxy is stopping (or gone): write what is still queued, within SHUTDOWN_S.
+    pipeline.stop(SHUTDOWN_S)
+    recorder.stop(SHUTDOWN_S)
     stop.set()
 
 

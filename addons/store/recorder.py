@@ -107,10 +107,15 @@ class Recorder:
         batch_max: int = 256,
         flush_interval: float = 0.05,
         busy_timeout_ms: int = 5000,
+        block_s: float = 0.0,
         on_connect: Callable[[sqlite_utils.Database], None] | None = None,
     ):
-        """`on_connect(db)` runs on the writer thread after each (re)open; a test hook."""
+        """`block_s`: how long a caller may wait for room in a full queue before its record is
+        dropped (and counted). 0 never holds the caller; the recorder process waits, so that
+        a burst backs up its pipe (and is counted in the proxy) rather than being lost here.
+        `on_connect(db)` runs on the writer thread after each (re)open; a test hook."""
         self.path = str(path)
+        self.block_s = block_s
         self.batch_max = batch_max
         self.flush_interval = flush_interval
         self.busy_timeout_ms = busy_timeout_ms
@@ -249,7 +254,10 @@ class Recorder:
 
     def _put(self, item: _Record) -> None:
         try:
-            self._queue.put_nowait(item)
+            if self.block_s:
+                self._queue.put(item, timeout=self.block_s)
+            else:
+                self._queue.put_nowait(item)
         except queue.Full:
             self._count_drop()
 

@@ -360,6 +360,25 @@ def test_a_full_queue_drops_without_blocking(path):
     assert recorder.stop() is False  # queued items were never written
 
 
+def test_a_blocking_recorder_holds_its_caller_instead_of_dropping(make_recorder, path):
+    """The recorder process's setting: a burst waits for the writer, nothing is dropped."""
+    recorder = make_recorder(queue_size=5, block_s=30)
+    release = hold_writer(recorder)
+    done = threading.Event()
+
+    def burst():
+        for i in range(50):
+            recorder.begin(request_row(f"b{i}"))
+        done.set()
+
+    threading.Thread(target=burst, daemon=True).start()
+    assert not done.wait(0.3)  # held: the queue is full and the writer is busy
+    release.set()
+    assert done.wait(10) and recorder.flush(10)
+    assert recorder.stats()["dropped"] == 0
+    assert read(path).execute("SELECT count(*) FROM requests").fetchone()[0] == 50
+
+
 def test_a_busy_writer_never_blocks_the_caller(make_recorder, path):
     recorder = make_recorder(queue_size=1000)
     release = hold_writer(recorder)
