@@ -1,4 +1,5 @@
 """Loaded after addons/main.py: the recorder process may run on the last CPU only."""
+
 import os
 import subprocess
 import sys
@@ -16,4 +17,6 @@ class PinnedPopen(subprocess.Popen):
         super().__init__(*args, **kw)
 
 
-worker.subprocess = types.SimpleNamespace(Popen=PinnedPopen, TimeoutExpired=subprocess.TimeoutExpired)
+worker.subprocess = types.SimpleNamespace(
+    Popen=PinnedPopen, TimeoutExpired=subprocess.TimeoutExpired
+)
