@@ -27,6 +27,7 @@ from addons.config import Config
 from addons.pipeline import Begin, Chunks, Finish
 from addons.routing import ROUTE, Route
 from addons.wire import errors, translate
+from addons.wire.common import encode_json
 from addons.wire.decode import Decoder
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Bridge:
             out = translate.openai_to_anthropic_response(doc, model=self.model, status=status)
         else:
             out = translate.anthropic_to_openai_response(doc, model=self.model, status=status)
-        return json.dumps(out, ensure_ascii=False).encode()
+        return encode_json(out)
 
 
 PROGRESS_INTERVAL_S = 0.25

@@ -47,6 +47,7 @@ from addons.capture import (
 from addons.pipeline import decode
 from addons.routing import Route, point_at
 from addons.wire import errors, render, translate
+from addons.wire.common import encode_json
 from addons.wire.model import Request, Response
 from rules.base import BLOCK, HistoryItem, RuleContext
 from rules.engine import Engine, InvalidConfig, Outcome
@@ -270,7 +271,7 @@ class Gate:
             log.warning("cannot render a rewritten %s request; forwarded as sent", dialect)
             return
         flow.metadata.setdefault(CLIENT_BODY, flow.request.raw_content)
-        flow.request.content = json.dumps(body, ensure_ascii=False).encode()
+        flow.request.content = encode_json(body)
 
     def bridge(
         self, flow: http.HTTPFlow, state: FlowState, request: Request, details: dict[str, Any]
@@ -318,7 +319,7 @@ class Gate:
         details["dropped"] = dropped
         flow.metadata.setdefault(CLIENT_BODY, flow.request.raw_content)
         headers.pop("content-encoding", None)
-        flow.request.content = json.dumps(body, ensure_ascii=False).encode()
+        flow.request.content = encode_json(body)
         flow.request.path = details["path"]
         point_at(flow.request, upstream)
         state.route = Route(state.route.listener, upstream.name, upstream.url)
@@ -532,7 +533,7 @@ def block_response(dialect: str, stream: bool, outcome: Outcome) -> http.Respons
 
 def render_json(dialect: str, response: Response) -> bytes | None:
     body = render.render_response(dialect, response)
-    return None if body is None else json.dumps(body, ensure_ascii=False).encode()
+    return None if body is None else encode_json(body)
 
 
 def patch_model(raw: bytes | None, model: str | None) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Container
 from typing import Any, TypeVar
 
+import orjson
+
 from .framing import NDJSONParser, SSEEvent, SSEParser
 from .model import IMAGE, Block, Response, Usage
 
@@ -105,6 +107,15 @@ def parse_arguments(text: str) -> Any:
     except (ValueError, RecursionError):
         return text
     return value if isinstance(value, dict) else text
+
+
+def encode_json(value: Any) -> bytes:
+    """A body to send: compact UTF-8 JSON, by orjson (a 150 KB request in a tenth of the
+    stdlib's time); the stdlib for what orjson refuses (keys that are not strings, huge ints)."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def dump_json(value: Any) -> str:
