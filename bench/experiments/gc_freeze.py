@@ -1,4 +1,5 @@
 """Loaded after addons/main.py: gc.freeze() once started, thresholds unchanged."""
+
 import gc
 
 

@@ -1,5 +1,6 @@
 """Loaded after addons/main.py: move start-up objects out of the collector's sight and collect
 the young generation less often."""
+
 import gc
 
 
