@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FRAME = struct.Struct("!I")
 BATCH = 512  # jobs per pickled frame at most
 PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
-SEND_INTERVAL_S = 0.02  # the sender wakes this often: no wake-up (and GIL hand-off) per job
+SEND_INTERVAL_S = 0.02  # the hand-over timer: one pickle and one write per interval, not per job
 STATS_INTERVAL_S = 0.5
 SHUTDOWN_S = 30.0  # at exit, for writing what is queued (a full 1 MB pipe takes a few s)
 SUMMARY_KEYS = (
@@ -265,8 +265,7 @@ class Worker:
             pass  # the process is gone: receive() sees it and starts another
 
     def pack(self) -> None:
-        """Pickle the pending jobs into frames: one per BATCH jobs, a pickle call per batch
-        rather than per job (no wake-up, and no GIL hand-off, per job)."""
+        """Pickle the pending jobs into frames of at most BATCH jobs, one pickle call each."""
         jobs, self.pending = self.pending, []
         for i in range(0, len(jobs), BATCH):
             batch = jobs[i : i + BATCH]

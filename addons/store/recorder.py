@@ -36,8 +36,6 @@ T = TypeVar("T")
 
 ABANDONED_ERROR = "abandoned: proxy stopped before the response completed"
 WARN_INTERVAL_S = 10.0
-# Errors after which the same connection will work again once the cause goes away. Any other
-# error (read-only, file moved or removed, I/O, corruption, closed connection) reopens the file.
 # Background work gives way: after each record (and each analysed job) the thread offers its
 # core to whatever else is waiting for it. On a machine with few cores, a process that keeps its
 # core for a whole time slice delays the proxy's next wake-up by milliseconds (measured on 2
@@ -46,6 +44,8 @@ WARN_INTERVAL_S = 10.0
 # a system call and nothing else.
 yield_cpu = getattr(os, "sched_yield", lambda: None)
 
+# Errors after which the same connection will work again once the cause goes away. Any other
+# error (read-only, file moved or removed, I/O, corruption, closed connection) reopens the file.
 _KEEP_CONNECTION = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL")
 
 
