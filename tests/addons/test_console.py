@@ -1,4 +1,7 @@
-from addons.console import human_ms, human_tokens, render
+import io
+import re
+
+from addons.console import LogPrinter, crop, human_ms, human_tokens, render
 
 
 def test_line_shows_app_model_status_tokens_timings_and_verdict():
@@ -41,3 +44,54 @@ def test_humanisers():
         human_tokens(None) == "-" and human_tokens(999) == "999" and human_tokens(12345) == "12.3k"
     )
     assert human_ms(None) == "-" and human_ms(12.4) == "12ms" and human_ms(1500) == "1.5s"
+
+
+ROW = {
+    "started_at": "2026-11-21T10:00:00.000Z",
+    "client_app": "claude-code",
+    "served_model": "claude-opus-4-8",
+    "status": 200,
+    "input_tokens": 300,
+    "output_tokens": 40,
+    "latency_ms": 1200.0,
+    "verdict": "block",
+    "method": "POST",
+    "path": "/v1/messages",
+}
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_pipe_gets_the_whole_line_without_colour_codes():
+    out = io.StringIO()
+    LogPrinter(file=out).print(ROW)
+    assert out.getvalue() == render(ROW).plain + "\n"
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_a_terminal_gets_one_coloured_line_cropped_to_its_width(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = FakeTerminal()
+    LogPrinter(file=out).print(ROW)
+    line = out.getvalue()
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert "\x1b[1;31m" not in line  # the verdict (bold red) is past the edge
+    assert "\x1b[32m200 \x1b[0m" in line  # the status, green
+    visible = re.sub(r"\x1b\[[0-9;]*m", "", line).rstrip("\n")
+    assert len(visible) == 70 and visible.endswith("…")
+    assert visible[:-1] == render(ROW).plain[:69]
+
+
+def test_crop_keeps_what_fits():
+    line = [("abc", "bold"), ("defg", "")]
+    assert crop(line, 10) == line
+    assert crop(line, 7) == line
+    assert crop(line, 6) == [("abc", "bold"), ("de…", "")]
+    assert crop(line, 4) == [("abc…", "bold")]
+    assert crop(line, 3) == [("ab…", "bold")]
+    assert crop(line, 1) == [("…", "bold")]
