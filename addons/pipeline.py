@@ -272,7 +272,6 @@ class Pipeline:
             if isinstance(job, Marker):
                 job.done.set()
                 continue
-            self.counters.jobs += 1
             try:
                 self.handle(job)
                 yield_cpu()
@@ -280,6 +279,8 @@ class Pipeline:
                 self.counters.errors += 1
                 self.counters.last_error = f"{type(e).__name__}: {e}"
                 log.exception("analysis of %s failed", type(job).__name__)
+            finally:
+                self.counters.jobs += 1  # analysed: its records are in the writer's queue
 
     # -- the analysis itself (analysis thread only) --------------------------------------
 

@@ -122,7 +122,10 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.jobs_fd = self.results_fd = -1
         self.pending: list[Any] = []  # jobs since the last hand-over
-        self.frames: deque[list] = deque()  # [pickled frame, jobs in it], oldest first
+        self.frames: deque[list] = (
+            deque()
+        )  # [pickled frame, jobs in it, pipeline jobs], oldest first
+        self.sent = 0  # pipeline jobs written to this process's pipe (not calls)
         self.written = 0  # bytes of frames[0] already in the pipe
         self.backlog = 0  # bytes in frames
         self.flushing: asyncio.TimerHandle | None = None
@@ -152,6 +155,8 @@ class Worker:
         os.set_blocking(results_r, False)
         self.jobs_fd, self.results_fd = jobs_w, results_r
         self.written = 0  # a frame the last process got only part of goes again, whole
+        self.sent = 0
+        self.latest = {}
         self.inbox.clear()
         self.loop.add_reader(results_r, self.receive)
         if self.summaries and self.restarts:
@@ -231,10 +236,14 @@ class Worker:
             self.schedule(0)
 
     def stats(self) -> dict[str, Any]:
+        """The recorder process's last report (at most STATS_INTERVAL_S old) and ours. The
+        queue depth counts every job not yet written to SQLite: here, in the pipe, in analysis
+        and in the writer's queue; so it is 0 only once the recorder has caught up."""
         stats = dict(self.latest)
         stats["dropped"] = stats.get("dropped", 0) + self.dropped
-        queued = len(self.pending) + sum(jobs for _, jobs in self.frames)
-        stats["queue_depth"] = stats.get("queue_depth", 0) + queued
+        here = len(self.pending) + sum(frame[1] for frame in self.frames)
+        unanalysed = max(0, self.sent - stats.get("jobs", 0))
+        stats["queue_depth"] = here + unanalysed + stats.get("write_queue", 0)
         stats["restarts"] = self.restarts
         stats["alive"] = self.process is not None and self.process.poll() is None
         return stats
@@ -270,7 +279,8 @@ class Worker:
         for i in range(0, len(jobs), BATCH):
             batch = jobs[i : i + BATCH]
             data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-            self.frames.append([FRAME.pack(len(data)) + data, len(batch)])
+            work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
+            self.frames.append([FRAME.pack(len(data)) + data, len(batch), work])
             self.backlog += len(data) + FRAME.size
 
     def write(self) -> None:
@@ -282,6 +292,7 @@ class Worker:
                 raise BlockingIOError
             self.frames.popleft()
             self.backlog -= len(frame[0])
+            self.sent += frame[2]
             self.written = 0
 
     def writable(self) -> None:
@@ -346,7 +357,7 @@ class Worker:
         log.error("the recorder process exited (code %s)", process.returncode)
         if self.restarts >= self.max_restarts:
             self.process = None
-            self.dropped += len(self.pending) + sum(jobs for _, jobs in self.frames)
+            self.dropped += len(self.pending) + sum(frame[1] for frame in self.frames)
             self.pending.clear()
             self.frames.clear()
             self.backlog = 0
@@ -446,6 +457,7 @@ def main(argv: list[str] | None = None) -> None:
             counters = pipeline.counters
             stats.update(
                 queue_depth=stats["queue_depth"] + pipeline.queue.qsize(),
+                write_queue=stats["queue_depth"],
                 dropped=stats["dropped"] + counters.dropped,
                 analysis_errors=counters.errors,
                 analysis_last_error=counters.last_error,

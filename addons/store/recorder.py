@@ -132,6 +132,7 @@ class Recorder:
         self.begun = 0
         self.failed = 0
         self.dropped = 0
+        self._writing = 0  # records of the batch being written
         self.batches = 0
         self.db_ok = True
         self.last_error: str | None = None
@@ -244,7 +245,7 @@ class Recorder:
             "begun": self.begun,
             "failed": self.failed,
             "dropped": self.dropped,
-            "queue_depth": self._queue.qsize(),
+            "queue_depth": self._queue.qsize() + self._writing,
             "db_ok": self.db_ok,
             "last_error": self.last_error,
             "batches": self.batches,
@@ -273,7 +274,11 @@ class Recorder:
                 try:
                     records, control = self._collect()
                     if records:
-                        self._write_batch(records)
+                        self._writing = len(records)  # taken off the queue, not yet written
+                        try:
+                            self._write_batch(records)
+                        finally:
+                            self._writing = 0
                     if isinstance(control, _Stop):
                         break
                     if control is not None:

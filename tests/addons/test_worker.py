@@ -212,3 +212,22 @@ def test_submit_never_blocks_and_counts_what_it_drops(tmp_path):
     # is written, however much that is.
     recorded = len(rows(tmp_path / "proxy.db"))
     assert recorded + stats["dropped"] // 2 >= total - 1
+
+
+def test_queue_depth_counts_jobs_in_the_pipe_until_they_are_written(running, worker, tmp_path):
+    """Health's queue depth is 0 only once every job is a row: a job already in the pipe, or
+    waiting in a stopped recorder process, still counts."""
+    running.on_loop(worker.call, "ready").result(timeout=30)
+    worker.process.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(5):
+            running.on_loop(exchange, worker, f"q{i}")
+        running.on_loop(worker.flush)  # now in the pipe, not here
+        assert not worker.pending and not worker.frames
+        assert running.on_loop(worker.stats)["queue_depth"] == 10
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+    until(
+        lambda: running.on_loop(worker.stats)["queue_depth"] == 0, what="the recorder to catch up"
+    )
+    assert len([r for r in rows(tmp_path / "proxy.db") if r["state"] == "complete"]) == 5
