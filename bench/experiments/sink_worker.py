@@ -1,5 +1,6 @@
 """A recorder process that reads every frame and does nothing with it (answers calls with None).
-Use with recorder_sink.py: what the hand-over alone costs the proxy."""
+Use with recorder_sink.py: what the hand-over alone costs the proxy. It reports the jobs it
+read, so that the proxy's queue depth (and so the benchmarks' drain) sees them as done."""
 
 import argparse
 
@@ -9,10 +10,14 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--jobs-fd", type=int)
 parser.add_argument("--results-fd", type=int)
 args, _ = parser.parse_known_args()
+jobs = 0
 try:
     while True:
         for job in read_frame(args.jobs_fd):
             if isinstance(job, tuple) and job[0] == "call":
                 write_frame(args.results_fd, ("result", job[1], True, None))
+            elif not isinstance(job, tuple):
+                jobs += 1
+        write_frame(args.results_fd, ("stats", {"jobs": jobs}))
 except EOFError:
     pass

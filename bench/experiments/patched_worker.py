@@ -1,0 +1,25 @@
+"""The recorder process with one part switched off (`LLM_INSPECTOR_WORKER_PATCH`), for
+`recorder_no_writes.py` and `recorder_no_analysis.py`: which part of its work costs the proxy."""
+
+import os
+import sys
+
+from addons import worker
+from addons.pipeline import Pipeline
+from addons.store.recorder import Recorder
+
+patch = os.environ.get("LLM_INSPECTOR_WORKER_PATCH")
+if patch == "no_writes":  # analysis runs; the batches it makes are dropped, SQLite is untouched
+    Recorder._write_batch = lambda self, records: None
+elif patch == "no_analysis":  # no parsing: jobs go to SQLite with the bare facts the proxy sent
+
+    def handle(self, job):
+        if type(job).__name__ == "Begin":
+            self.recorder.begin({"id": job.id, "method": job.method, "path": job.path}, job.body)
+        elif type(job).__name__ == "Finish":
+            self.recorder.finish({"id": job.id, "status": job.status}, job.body, None)
+
+    Pipeline.handle = handle
+else:
+    sys.exit(f"unknown patch {patch!r}")
+worker.main()
