@@ -122,9 +122,8 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.jobs_fd = self.results_fd = -1
         self.pending: list[Any] = []  # jobs since the last hand-over
-        self.frames: deque[list] = (
-            deque()
-        )  # [pickled frame, jobs in it, pipeline jobs], oldest first
+        # [pickled frame, jobs in it, pipeline jobs (not calls) in it], oldest first
+        self.frames: deque[list] = deque()
         self.sent = 0  # pipeline jobs written to this process's pipe (not calls)
         self.written = 0  # bytes of frames[0] already in the pipe
         self.backlog = 0  # bytes in frames
@@ -456,8 +455,7 @@ def main(argv: list[str] | None = None) -> None:
             stats = recorder.stats()
             counters = pipeline.counters
             stats.update(
-                queue_depth=stats["queue_depth"] + pipeline.queue.qsize(),
-                write_queue=stats["queue_depth"],
+                write_queue=stats.pop("queue_depth"),  # the proxy adds the pipe and analysis
                 dropped=stats["dropped"] + counters.dropped,
                 analysis_errors=counters.errors,
                 analysis_last_error=counters.last_error,
