@@ -13,7 +13,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.console import COLOR_SYSTEMS
 from rich.console import Console as RichConsole
 from rich.style import Style
-from rich.text import Text
 
 VERDICT_STYLES = {
     "allow": "green",
@@ -76,11 +75,6 @@ def spans(row: dict[str, Any]) -> list[tuple[str, str]]:
     return line
 
 
-def render(row: dict[str, Any]) -> Text:
-    """The line as rich `Text`."""
-    return Text.assemble(*spans(row), no_wrap=True, overflow="ellipsis")
-
-
 def crop(line: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
     """The pieces that fit in `width` cells; a line that does not fit ends in an ellipsis."""
     if sum(cell_len(text) for text, _ in line) <= width:
@@ -116,7 +110,6 @@ class LogPrinter:
     def __init__(self, file: Any = None) -> None:
         self.console = RichConsole(highlight=False, soft_wrap=False, file=file)
         self.colors = COLOR_SYSTEMS.get(self.console.color_system or "")
-        self.styles: dict[str, Style] = {}
 
     def print(self, row: dict[str, Any]) -> None:
         line = spans(row)
@@ -124,18 +117,12 @@ class LogPrinter:
             line = crop(line, self.console.width)
         if self.colors is not None:
             line = [
-                (self.style(style).render(text, color_system=self.colors), "")
+                (Style.parse(style).render(text, color_system=self.colors), "")  # lru-cached
                 for text, style in line
             ]
         file = self.console.file
         file.write("".join(text for text, _ in line) + "\n")
         file.flush()
-
-    def style(self, name: str) -> Style:
-        style = self.styles.get(name)
-        if style is None:
-            style = self.styles[name] = Style.parse(name)
-        return style
 
 
 class Console:

@@ -1,7 +1,11 @@
 import io
 import re
 
-from addons.console import LogPrinter, crop, human_ms, human_tokens, render
+from addons.console import LogPrinter, crop, human_ms, human_tokens, spans
+
+
+def plain(row: dict) -> str:
+    return "".join(text for text, _ in spans(row))
 
 
 def test_line_shows_app_model_status_tokens_timings_and_verdict():
@@ -20,7 +24,7 @@ def test_line_shows_app_model_status_tokens_timings_and_verdict():
         "method": "POST",
         "path": "/v1/messages?beta=true",
     }
-    text = render(row).plain
+    text = plain(row)
     for part in (
         "claude-code",
         "claude-opus-4-8-20261101",
@@ -35,7 +39,7 @@ def test_line_shows_app_model_status_tokens_timings_and_verdict():
 
 
 def test_errors_and_missing_values_still_render():
-    text = render({"status": None, "error": "upstream anthropic failed: refused"}).plain
+    text = plain({"status": None, "error": "upstream anthropic failed: refused"})
     assert "---" in text and "refused" in text and "unknown" in text
 
 
@@ -68,7 +72,7 @@ class FakeTerminal(io.StringIO):
 def test_a_pipe_gets_the_whole_line_without_colour_codes():
     out = io.StringIO()
     LogPrinter(file=out).print(ROW)
-    assert out.getvalue() == render(ROW).plain + "\n"
+    assert out.getvalue() == plain(ROW) + "\n"
     assert "\x1b[" not in out.getvalue()
 
 
@@ -84,7 +88,7 @@ def test_a_terminal_gets_one_coloured_line_cropped_to_its_width(monkeypatch):
     assert "\x1b[32m200 \x1b[0m" in line  # the status, green
     visible = re.sub(r"\x1b\[[0-9;]*m", "", line).rstrip("\n")
     assert len(visible) == 70 and visible.endswith("…")
-    assert visible[:-1] == render(ROW).plain[:69]
+    assert visible[:-1] == plain(ROW)[:69]
 
 
 def test_crop_keeps_what_fits():
