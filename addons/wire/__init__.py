@@ -15,6 +15,7 @@ import orjson
 
 from . import anthropic, gemini, ollama, openai_chat, openai_responses
 from .common import Accumulator
+from .loader import BodyLoader
 from .model import Request, Response
 
 DIALECTS: dict[str, ModuleType] = {
@@ -52,7 +53,17 @@ def detect(method: str, path: str) -> str | None:
     return None
 
 
+LOADER = BodyLoader()  # one per process: the proxy's rules and the recorder each keep their own
+
+
 def _load(body: bytes | str) -> Any:
+    if len(body) >= LOADER.min_bytes:  # an agent's resent conversation: parse only what is new
+        try:
+            data = LOADER.load(body if isinstance(body, str) else bytes(body).decode("utf-8"))
+        except UnicodeDecodeError:
+            data = None
+        if data is not None:
+            return data
     try:
         return orjson.loads(body)  # about twice as fast on a 150 KB Claude Code body
     except (orjson.JSONDecodeError, TypeError):

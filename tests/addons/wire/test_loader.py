@@ -1,0 +1,130 @@
+"""BodyLoader: a resent conversation is parsed only where it is new, and every result is what
+a plain `json.loads` gives, key order included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from addons import wire
+from addons.wire.loader import BodyLoader
+from bench import workload
+
+TOOLS = [{"name": f"tool_{i}", "input_schema": {"type": "object"}} for i in range(60)]
+
+
+def body(messages: list, *, indent: int | None = None, **extra) -> str:
+    doc = {"model": "claude-x", "max_tokens": 100, "messages": messages}
+    doc.update({"system": "be brief " * 50, "tools": TOOLS, "stream": True}, **extra)
+    return json.dumps(doc, indent=indent, separators=None if indent else (",", ":"))
+
+
+def turns(n: int) -> list[dict]:
+    messages: list[dict] = [{"role": "user", "content": "fix the tests " * 1300}]
+    for i in range(n):
+        call = {"type": "tool_use", "id": f"t{i}", "name": "Read", "input": {"path": f"/{i}"}}
+        messages.append({"role": "assistant", "content": [call]})
+        result = {"type": "tool_result", "tool_use_id": f"t{i}", "content": "x = 1\n" * 100}
+        messages.append({"role": "user", "content": [result]})
+    return messages
+
+
+def loads_like_json(loader: BodyLoader, text: str) -> dict:
+    data = loader.load(text)
+    expected = json.loads(text)
+    assert data == expected and list(data) == list(expected)
+    return data
+
+
+def test_each_turn_of_a_growing_conversation_reuses_the_last_one():
+    loader = BodyLoader()
+    previous = None
+    for n in range(1, 12):
+        data = loads_like_json(loader, body(turns(n)))
+        if previous is not None:
+            # the elements both turns share are the same objects: parsed once
+            assert data["messages"][0] is previous["messages"][0]
+            assert data["messages"][-3] is previous["messages"][-1]
+            if n >= 3:  # the text after the list is parsed once a second body reuses it
+                assert data["tools"] is previous["tools"]
+        previous = data
+
+
+def test_a_moved_cache_marker_or_a_changed_tail_is_parsed_again():
+    loader = BodyLoader()
+    messages = turns(6)
+    first = loads_like_json(loader, body(messages))
+    marked = [dict(m) for m in messages]
+    marked[3] = {**marked[3], "cache_control": {"type": "ephemeral"}}
+    second = loads_like_json(loader, body(marked, stream=False))
+    assert second["messages"][2] is first["messages"][2]
+    assert second["messages"][3] is not first["messages"][3]
+    assert second["stream"] is False
+
+
+def test_another_conversation_with_the_same_head_is_not_mixed_in():
+    loader = BodyLoader()
+    loads_like_json(loader, body(turns(8)))
+    other = turns(8)
+    other[0] = {"role": "user", "content": "something else " * 1300}
+    loads_like_json(loader, body(other))
+    loads_like_json(loader, body(turns(9)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        body(turns(5), indent=2),  # pretty-printed: elements found by scanning
+        body(turns(5)).replace('"Read"', '"R\\u00e9ad"'),  # escapes orjson would not write
+        body(turns(5)).replace('"max_tokens":100', '"max_tokens":1.0'),
+        body([], system="x" * 20000),  # an empty list
+    ],
+)
+def test_other_spellings_of_json_load_the_same(text):
+    loader = BodyLoader()
+    loads_like_json(loader, text)
+    loads_like_json(loader, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" + body(turns(5)) + "]",  # not an object
+        body(turns(5))[:-1],  # truncated
+        body(turns(5), messages2=1).replace('"messages2"', '"messages"'),  # the key twice
+        body(turns(5))
+        .replace('"messages":[', '"messages":{"a":[')
+        .replace(',"system"', '},"system"', 1),  # not a list
+        json.dumps({"prompt": "x" * 20000}),  # no conversation list
+        body(turns(5)).replace("100", "NaN", 1),  # what orjson refuses: the stdlib decides
+    ],
+)
+def test_shapes_it_does_not_handle_go_to_the_plain_parse(text):
+    assert BodyLoader().load(text) is None
+
+
+def test_small_bodies_are_left_to_the_plain_parse():
+    assert BodyLoader().load(body(turns(0))[:15000]) is None
+
+
+def test_parse_request_through_the_loader_equals_a_plain_parse():
+    """What the rules and the recorder see is the same whichever way the body was loaded."""
+    from addons.wire import anthropic
+
+    for raw in list(workload.conversation(40, seed=3, stream=False))[-6:]:
+        assert len(raw) > 16 * 1024
+        assert wire.parse_request("anthropic", raw) == anthropic.parse_request(json.loads(raw))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=6),
+    st.sampled_from([None, 1]),
+)
+def test_any_sequence_of_turns_loads_like_json(sizes, indent):
+    loader = BodyLoader(entries=2)
+    for n in sizes:
+        loads_like_json(loader, body(turns(n), indent=indent))
