@@ -155,6 +155,7 @@ def parse_message(m: Any) -> Message:
 
 
 _MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+_TOOLS = PrefixMemo()  # an agent offers the same tools every turn
 
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 
@@ -189,7 +190,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
         prefix, req.messages = _complete_prompt(body["prompt"])
         req.system = prefix + req.system
 
-    req.tools = [parse_tool(t) for t in as_list(body.get("tools"))]
+    req.tools = _TOOLS.map(as_list(body.get("tools")), parse_tool)
 
     params = req.params
     for name in _SAME_PARAMS:

@@ -212,6 +212,7 @@ def _prompt_blocks(prompt: Any) -> list[Block]:
 
 _SYSTEM_ROLES = ("system", "developer")
 _MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+_TOOLS = PrefixMemo()  # an agent offers the same tools every turn
 
 
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
@@ -233,7 +234,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
                 )
                 known.add(key)
                 break
-    req.tools = [parse_tool(t) for t in as_list(body.get("tools"))]
+    req.tools = _TOOLS.map(as_list(body.get("tools")), parse_tool)
     req.tools += [
         Tool(
             name=as_str(fn.get("name")) or "",

@@ -48,12 +48,25 @@ def openai_turns(n: int) -> list[dict]:
 
 def plain(module, body: dict):
     """The parse without the memo: what every parse must equal."""
-    saved = module._MESSAGES
-    module._MESSAGES = PrefixMemo(min_items=1 << 30)
+    saved = module._MESSAGES, module._TOOLS
+    module._MESSAGES = module._TOOLS = PrefixMemo(min_items=1 << 30)
     try:
         return module.parse_request(copy.deepcopy(body))
     finally:
-        module._MESSAGES = saved
+        module._MESSAGES, module._TOOLS = saved
+
+
+def tools(dialect: str) -> list[dict]:
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+    if dialect == "anthropic":
+        return [{"name": f"t{i}", "description": "d", "input_schema": schema} for i in range(12)]
+    return [
+        {
+            "type": "function",
+            "function": {"name": f"t{i}", "description": "d", "parameters": schema},
+        }
+        for i in range(12)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -65,11 +78,12 @@ def test_a_conversation_turn_by_turn_parses_as_a_plain_parse_and_reuses_its_hist
 ):
     previous = None
     for n in range(4, 12):
-        body = {"model": "m", "messages": turns(n)}
+        body = {"model": "m", "messages": turns(n), "tools": tools(dialect)}
         parsed = wire.parse_request(dialect, json.dumps(body).encode())
         assert parsed == plain(module, body)
         if previous is not None:  # every message the last turn had is the same object now
             assert all(a is b for a, b in zip(parsed.messages, previous.messages, strict=False))
+            assert all(a is b for a, b in zip(parsed.tools, previous.tools, strict=True))
         previous = parsed
 
 
