@@ -24,6 +24,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -150,6 +151,7 @@ def session_id(headers: Mapping[str, str], request: Request) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)  # the same system prompt (tens of KB) comes with every turn
 def hash_input(text: str) -> str:
     """What of a prompt text goes into a key: the cleaned text (or the text, if cleaning leaves
     nothing), normalised."""
