@@ -24,9 +24,9 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from functools import lru_cache
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
 

@@ -57,7 +57,7 @@ LOADER = BodyLoader()  # one per process: the proxy's rules and the recorder eac
 
 
 def _load(body: bytes | str) -> Any:
-    if len(body) >= LOADER.min_bytes:  # an agent's resent conversation: parse only what is new
+    if LOADER.min_bytes <= len(body) <= LOADER.max_bytes:  # an agent's resent conversation
         try:
             data = LOADER.load(body if isinstance(body, str) else bytes(body).decode("utf-8"))
         except UnicodeDecodeError:

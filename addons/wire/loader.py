@@ -30,6 +30,7 @@ import orjson
 # ("messages"), gemini ("contents"), openai responses ("input").
 LIST_KEYS = ("messages", "contents", "input")
 MIN_BYTES = 16 * 1024  # below this a plain parse is as fast as any comparison
+MAX_BYTES = 4 * 1024 * 1024  # a 1M-token context; beyond it, keeping bodies costs too much memory
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -51,15 +52,18 @@ class Entry:
 
 
 class BodyLoader:
-    def __init__(self, entries: int = 4, min_bytes: int = MIN_BYTES) -> None:
+    def __init__(
+        self, entries: int = 4, min_bytes: int = MIN_BYTES, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.entries = entries
         self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
         self.cache: list[Entry] = []  # newest last
         self.lock = threading.Lock()  # the UI parses from several threads
 
     def load(self, text: str) -> dict[str, Any] | None:
         """The body's JSON object, or None when this loader cannot tell (parse it plainly)."""
-        if len(text) < self.min_bytes:
+        if not self.min_bytes <= len(text) <= self.max_bytes:
             return None
         try:
             with self.lock:

@@ -106,8 +106,11 @@ def test_shapes_it_does_not_handle_go_to_the_plain_parse(text):
     assert BodyLoader().load(text) is None
 
 
-def test_small_bodies_are_left_to_the_plain_parse():
+def test_small_and_huge_bodies_are_left_to_the_plain_parse():
     assert BodyLoader().load(body(turns(0))[:15000]) is None
+    huge = body(turns(3), padding="x" * (4 * 1024 * 1024))
+    loader = BodyLoader()
+    assert loader.load(huge) is None and not loader.cache  # nothing that size is kept
 
 
 def test_parse_request_through_the_loader_equals_a_plain_parse():
