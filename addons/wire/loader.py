@@ -71,9 +71,7 @@ class BodyLoader:
             # Scanning new elements costs about 3.5 times what orjson does per byte: reuse an
             # earlier body when what is new in the list is under a third of this one.
             if best is not None and (len(text) - end - len(best.tail)) * 3 <= len(text):
-                entry = self._extend(text, best, reused, end)
-                assert entry.tail_data is not None
-                result = {**entry.head_data, entry.key: list(entry.values), **entry.tail_data}
+                entry, result = self._extend(text, best, reused, end)
             else:  # new, or sharing little: the fast parse, then found in the text
                 best = None
                 entry, result = self._index(text)
@@ -103,13 +101,17 @@ class BodyLoader:
                 best, reused, end = entry, count, pos
         return best, reused, end
 
-    def _extend(self, text: str, old: Entry, reused: int, pos: int) -> Entry:
+    def _extend(self, text: str, old: Entry, reused: int, pos: int) -> tuple[Entry, dict[str, Any]]:
+        """A body that starts like `old` for `reused` elements (ending at `pos`), and the
+        document: those elements reused, the rest parsed."""
         segments, values = old.segments[:reused], old.values[:reused]
         tail_at = _scan_elements(text, pos, segments, values)
         tail = text[tail_at:]
-        same = tail == old.tail and old.tail_data is not None
-        tail_data = old.tail_data if same else _tail_data(tail, old.key)
-        return Entry(old.head, old.head_data, old.key, segments, values, tail, tail_data)
+        tail_data = old.tail_data
+        if tail_data is None or tail != old.tail:
+            tail_data = _tail_data(tail, old.key)
+        entry = Entry(old.head, old.head_data, old.key, segments, values, tail, tail_data)
+        return entry, {**old.head_data, old.key: list(values), **tail_data}
 
     def _index(self, text: str) -> tuple[Entry, dict[str, Any]]:
         """A body seen for the first time, cut into its elements, and the document."""
