@@ -151,7 +151,8 @@ def _reasoning(m: dict[str, Any]) -> str | None:
     return as_str(m.get("reasoning_content")) or as_str(m.get("reasoning"))
 
 
-def parse_message(m: dict[str, Any]) -> Message:
+def parse_message(m: Any) -> Message:
+    m = as_dict(m)  # a message that is not an object (null, a string) parses as an empty one
     role = as_str(m.get("role")) or "user"
     if role == "tool":
         result = Block(TOOL_RESULT, id=as_str(m.get("tool_call_id")))
