@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable
 
 import sqlite_utils
@@ -35,12 +36,15 @@ _IN_CHUNK = 500
 
 
 def split(body: bytes) -> list[bytes]:
-    """Cut `body` into segments with `b"".join(segments) == body`; one segment unless JSON."""
+    """Cut `body` into segments with `b"".join(segments) == body`; one segment unless JSON.
+
+    A body that starts like one of the last few split (the same conversation, a turn later)
+    reuses their cuts as far as its text is the same, and scans only the rest."""
     if not body:
         return []
     try:
         text = body.decode("utf-8")
-        cuts = _cuts(text)
+        cuts = _SPLITS.cuts(text)
     except (ValueError, IndexError, RecursionError):  # not UTF-8, not JSON, truncated, too deep
         return [body]
     if cuts is None:
@@ -51,19 +55,93 @@ def split(body: bytes) -> list[bytes]:
     return segments
 
 
-def _cuts(text: str) -> list[int] | None:
-    """Character offsets at which to cut a JSON object's text, or None if it is not one."""
+class _Splits:
+    """The last few texts split, with their cuts and the cuts a scan can resume from (just
+    after an element of a split list, where the next turn's text usually starts to differ)."""
+
+    def __init__(self, entries: int = 4, min_chars: int = 16 * 1024) -> None:
+        self.entries = entries
+        self.min_chars = min_chars
+        self.memo: list[tuple[str, list[int], list[int]]] = []  # (text, cuts, resumable)
+        self.lock = threading.Lock()
+
+    def cuts(self, text: str) -> list[int] | None:
+        if len(text) < self.min_chars:
+            return _cuts(text)
+        with self.lock:
+            memo = list(self.memo)
+        best: tuple[int, list[int], list[int]] | None = None  # (cut to resume at, cuts, marks)
+        for old, cuts, marks in reversed(memo):
+            k = _shared_cuts(text, old, cuts, marks)
+            if k is not None and (best is None or k > best[0]):
+                best = (k, cuts, marks)
+        resumable: list[int] = []
+        if best is None:
+            found = _cuts(text, resumable=resumable)
+        else:
+            k, cuts, marks = best
+            found = _cuts(text, resume=(cuts[: k + 1], marks), resumable=resumable)
+        if found is not None:
+            with self.lock:
+                self.memo.append((text, found, resumable))
+                del self.memo[: len(self.memo) - self.entries]
+        return found
+
+
+def _shared_cuts(text: str, old: str, cuts: list[int], resumable: list[int]) -> int | None:
+    """The last resumable cut index up to which `text` is the same as `old`, if any."""
+    shared, checked = None, 0  # text[:checked] == old[:checked]
+    for k in resumable:  # ascending
+        end = cuts[k]
+        if not text.startswith(old[checked:end], checked):
+            break
+        shared, checked = k, end
+    return shared
+
+
+_SPLITS = _Splits()
+
+
+def _cuts(
+    text: str,
+    resume: tuple[list[int], list[int]] | None = None,
+    resumable: list[int] | None = None,
+) -> list[int] | None:
+    """Character offsets at which to cut a JSON object's text, or None if it is not one.
+
+    `resumable` collects the indexes of the cuts that fall just after an element of a split
+    list; `resume=(cuts, resumable)` starts from the last of those `cuts`, one of them."""
     ws = _WS.match
     raw_decode = _DECODER.raw_decode
-    idx = ws(text, 0).end()
-    if text[idx] != "{":
-        return None
-    cuts = [0]
-    idx = ws(text, idx + 1).end()
-    if text[idx] == "}":
-        idx += 1
+    marks = resumable if resumable is not None else []
+    if resume is not None:
+        cuts, marks[:] = list(resume[0]), [k for k in resume[1] if k < len(resume[0])]
+        idx = cuts[-1]
+        in_list = True
     else:
-        while True:
+        idx = ws(text, 0).end()
+        if text[idx] != "{":
+            return None
+        cuts = [0]
+        idx = ws(text, idx + 1).end()
+        if text[idx] == "}":
+            idx += 1
+            return _end(text, idx, cuts)
+        in_list = False
+    while True:
+        if in_list:  # just after an element of a split list
+            in_list = False
+            idx = ws(text, idx).end()
+            while text[idx] == ",":
+                idx = ws(text, idx + 1).end()
+                _, idx = raw_decode(text, idx)
+                cuts.append(idx)
+                marks.append(len(cuts) - 1)
+                idx = ws(text, idx).end()
+            if text[idx] != "]":
+                return None
+            idx += 1
+        else:
             if text[idx] != '"':
                 return None
             key, idx = _scanstring(text, idx + 1)
@@ -80,30 +158,27 @@ def _cuts(text: str) -> list[int] | None:
                 cuts.append(idx)
                 idx = ws(text, idx).end()
                 if text[idx] != "]":
-                    while True:
-                        _, idx = raw_decode(text, idx)
-                        cuts.append(idx)
-                        idx = ws(text, idx).end()
-                        if text[idx] == ",":
-                            idx = ws(text, idx + 1).end()
-                        elif text[idx] == "]":
-                            break
-                        else:
-                            return None
+                    _, idx = raw_decode(text, idx)
+                    cuts.append(idx)
+                    marks.append(len(cuts) - 1)
+                    in_list = True
+                    continue
                 idx += 1
             else:
                 cuts.append(idx)
                 _, idx = raw_decode(text, idx)
                 cuts.append(idx)
-            idx = ws(text, idx).end()
-            if text[idx] == ",":
-                idx = ws(text, idx + 1).end()
-            elif text[idx] == "}":
-                idx += 1
-                break
-            else:
-                return None
-    if ws(text, idx).end() != len(text):
+        idx = ws(text, idx).end()
+        if text[idx] == ",":
+            idx = ws(text, idx + 1).end()
+        elif text[idx] == "}":
+            return _end(text, idx + 1, cuts)
+        else:
+            return None
+
+
+def _end(text: str, idx: int, cuts: list[int]) -> list[int] | None:
+    if _WS.match(text, idx).end() != len(text):
         return None
     cuts.append(len(text))
     return cuts

@@ -281,3 +281,30 @@ def test_a_large_claude_code_body_stores_in_a_few_ms(db):
     elapsed_ms = (time.perf_counter() - started) * 1000
     print(f"\n{len(body):,} bytes, {len(segments)} segments: split + store {elapsed_ms:.1f} ms")
     assert elapsed_ms < 50  # a few ms on a laptop; generous for a loaded CI machine
+
+
+def test_a_conversation_turn_by_turn_splits_as_if_each_body_were_new():
+    """Each turn reuses the last one's cuts as far as its text is the same; the segments are
+    exactly those a fresh split gives, whatever changed (a message edited, one appended, a
+    turn from another conversation in between, trailing space)."""
+    from bench import workload
+
+    turns = [b for b in workload.conversation(40, seed=5, stream=False) if len(b) > 20_000]
+    assert len(turns) > 10
+    edited = turns[6].replace(b'"role":"user"', b'"role":"user" ', 1)
+    other = next(iter(workload.conversation(30, seed=9, stream=False)))
+    fresh = bodies._Splits(entries=0)  # remembers nothing: every body scanned whole
+    for body in [*turns[:6], edited, other, *turns[6:], turns[3], turns[3] + b" "]:
+        text = body.decode()
+        whole = [text[a:b].encode() for a, b in pairs(fresh.cuts(text))]
+        assert bodies.split(body) == whole
+    assert not fresh.memo
+    # and the reuse is real: a turn shares a resumable cut with the one before it
+    text, cuts, resumable = bodies._SPLITS.memo[-1]
+    assert bodies._shared_cuts(text + " ", text, cuts, resumable) == resumable[-1]
+    bodies.split(turns[-2])
+    assert bodies._shared_cuts(turns[-1].decode(), *bodies._SPLITS.memo[-1]) is not None
+
+
+def pairs(cuts):
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
