@@ -59,14 +59,17 @@ class _Splits:
     """The last few texts split, with their cuts and the cuts a scan can resume from (just
     after an element of a split list, where the next turn's text usually starts to differ)."""
 
-    def __init__(self, entries: int = 4, min_chars: int = 16 * 1024) -> None:
+    def __init__(
+        self, entries: int = 4, min_chars: int = 16 * 1024, max_chars: int = 4 * 1024 * 1024
+    ) -> None:
         self.entries = entries
         self.min_chars = min_chars
+        self.max_chars = max_chars  # bigger texts are scanned whole and not kept
         self.memo: list[tuple[str, list[int], list[int]]] = []  # (text, cuts, resumable)
         self.lock = threading.Lock()
 
     def cuts(self, text: str) -> list[int] | None:
-        if len(text) < self.min_chars:
+        if not self.min_chars <= len(text) <= self.max_chars:
             return _cuts(text)
         with self.lock:
             memo = list(self.memo)

@@ -306,5 +306,11 @@ def test_a_conversation_turn_by_turn_splits_as_if_each_body_were_new():
     assert bodies._shared_cuts(turns[-1].decode(), *bodies._SPLITS.memo[-1]) is not None
 
 
+def test_huge_bodies_are_split_whole_and_not_kept():
+    splits = bodies._Splits(max_chars=100_000)
+    text = json.dumps({"messages": [{"n": i, "pad": "x" * 100} for i in range(2000)]})
+    assert splits.cuts(text) == bodies._cuts(text) and not splits.memo
+
+
 def pairs(cuts):
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
