@@ -67,7 +67,8 @@ def _load(body: bytes | str) -> Any:
     try:
         return orjson.loads(body)  # about twice as fast on a 150 KB Claude Code body
     except (orjson.JSONDecodeError, TypeError):
-        pass  # a BOM, NaN, integers past 64 bits: the stdlib parser is more lenient
+        pass  # a BOM, NaN, Infinity: the stdlib parser is more lenient (orjson itself reads
+        # integers past 64 bits, as floats)
     try:
         text = body if isinstance(body, str) else bytes(body).decode("utf-8")
         if text.startswith("\ufeff"):
