@@ -9,6 +9,7 @@ gives back the exact original bytes, whitespace and key order included.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -40,24 +41,44 @@ def split(body: bytes) -> list[bytes]:
 
     A body that starts like one of the last few split (the same conversation, a turn later)
     reuses their cuts as far as its text is the same, and scans only the rest."""
+    return [segment for segment, _ in _pieces(body)[0]]
+
+
+def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
+    """The segments of `body`, each with its index in the cuts of the `_Split` kept for it
+    (None when the body was not kept: not JSON, too small or too big)."""
     if not body:
-        return []
+        return [], None
     try:
         text = body.decode("utf-8")
-        cuts = _SPLITS.cuts(text)
+        kept = _SPLITS.split(text)
     except (ValueError, IndexError, RecursionError):  # not UTF-8, not JSON, truncated, too deep
-        return [body]
-    if cuts is None:
-        return [body]
-    segments = [text[a:b].encode("utf-8") for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
-    if b"".join(segments) != body:  # cannot happen for valid UTF-8; refuse to store it wrong
-        return [body]
-    return segments
+        return [(body, 0)], None
+    if kept is None:
+        return [(body, 0)], None
+    cuts = kept.cuts
+    pieces = [
+        (text[a:b].encode("utf-8"), i)
+        for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))
+        if b > a
+    ]
+    if b"".join(segment for segment, _ in pieces) != body:  # cannot happen for valid UTF-8
+        return [(body, 0)], None
+    return pieces, kept if kept.text is text else None
+
+
+@dataclasses.dataclass(slots=True)
+class _Split:
+    text: str
+    cuts: list[int]
+    resumable: list[int]  # indexes of the cuts just after an element of a split list
+    hashes: list[str | None]  # sha256 hex of the segment starting at each cut, once known
 
 
 class _Splits:
-    """The last few texts split, with their cuts and the cuts a scan can resume from (just
-    after an element of a split list, where the next turn's text usually starts to differ)."""
+    """The last few texts split, with their cuts, the cuts a scan can resume from (just
+    after an element of a split list, where the next turn's text usually starts to differ),
+    and the hashes of their segments: a turn that resumes from one reuses its hashes too."""
 
     def __init__(
         self, entries: int = 4, min_chars: int = 16 * 1024, max_chars: int = 4 * 1024 * 1024
@@ -65,30 +86,57 @@ class _Splits:
         self.entries = entries
         self.min_chars = min_chars
         self.max_chars = max_chars  # bigger texts are scanned whole and not kept
-        self.memo: list[tuple[str, list[int], list[int]]] = []  # (text, cuts, resumable)
+        self.memo: list[_Split] = []
         self.lock = threading.Lock()
 
     def cuts(self, text: str) -> list[int] | None:
+        kept = self.split(text)
+        return None if kept is None else kept.cuts
+
+    def split(self, text: str) -> _Split | None:
+        """The cuts of `text`, kept (and returned with `text` itself) if its size is in range;
+        None if it is not a JSON object."""
         if not self.min_chars <= len(text) <= self.max_chars:
-            return _cuts(text)
+            cuts = _cuts(text)
+            return None if cuts is None else _Split("", cuts, [], [])
         with self.lock:
             memo = list(self.memo)
-        best: tuple[int, list[int], list[int]] | None = None  # (cut to resume at, cuts, marks)
-        for old, cuts, marks in reversed(memo):
-            k = _shared_cuts(text, old, cuts, marks)
+        best: tuple[int, _Split] | None = None  # (cut to resume at, where its cuts come from)
+        for old in reversed(memo):
+            k = _shared_cuts(text, old.text, old.cuts, old.resumable)
             if k is not None and (best is None or k > best[0]):
-                best = (k, cuts, marks)
+                best = (k, old)
         resumable: list[int] = []
         if best is None:
             found = _cuts(text, resumable=resumable)
+            hashes: list[str | None] = []
         else:
-            k, cuts, marks = best
-            found = _cuts(text, resume=(cuts[: k + 1], marks), resumable=resumable)
-        if found is not None:
-            with self.lock:
-                self.memo.append((text, found, resumable))
-                del self.memo[: len(self.memo) - self.entries]
-        return found
+            k, old = best
+            found = _cuts(text, resume=(old.cuts[: k + 1], old.resumable), resumable=resumable)
+            hashes = old.hashes[:k]  # the segments before cut k are the same text
+        if found is None:
+            return None
+        hashes += [None] * (len(found) - 1 - len(hashes))
+        if best is not None or memo:
+            _same_tail(text, found, hashes, best[1] if best is not None else memo[-1])
+        kept = _Split(text, found, resumable, hashes)
+        with self.lock:
+            self.memo.append(kept)
+            del self.memo[: len(self.memo) - self.entries]
+        return kept
+
+
+def _same_tail(text: str, cuts: list[int], hashes: list[str | None], old: _Split) -> None:
+    """Fill in the hashes of the segments at the end of `text` that are the same as those at
+    the end of `old` (what follows the conversation: system prompt, tools, settings)."""
+    for j in range(1, min(len(cuts), len(old.cuts)) - 1):
+        if hashes[-j] is not None:
+            return  # reached the shared beginning
+        a, b = cuts[-j - 1], cuts[-j]
+        c, d = old.cuts[-j - 1], old.cuts[-j]
+        if b - a != d - c or text[a:b] != old.text[c:d]:
+            return
+        hashes[-j] = old.hashes[-j]
 
 
 def _shared_cuts(text: str, old: str, cuts: list[int], resumable: list[int]) -> int | None:
@@ -204,11 +252,19 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     """
     conn = _conn(db)
     body = bytes(body)
-    body_id = hashlib.sha256(body).hexdigest()
+    body_id = _RECENT.get(body) or hashlib.sha256(body).hexdigest()
     if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
+        _RECENT.put(body, body_id)
         return body_id
-    segments = split(body)
-    hashes = [hashlib.sha256(segment).hexdigest() for segment in segments]
+    pieces, kept = _pieces(body)
+    hashes = []
+    for segment, index in pieces:
+        digest = kept.hashes[index] if kept is not None else None
+        if digest is None:
+            digest = hashlib.sha256(segment).hexdigest()
+            if kept is not None:
+                kept.hashes[index] = digest
+        hashes.append(digest)
     wanted = list(dict.fromkeys(hashes))
     known: set[str] = set()
     for chunk in _chunks(wanted):
@@ -219,7 +275,7 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     rows = []
     compressor: zstandard.ZstdCompressor | None = None
     seen = set(known)
-    for digest, segment in zip(hashes, segments, strict=True):
+    for digest, (segment, _) in zip(hashes, pieces, strict=True):
         if digest in seen:
             continue
         seen.add(digest)
@@ -239,7 +295,41 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
         "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, ?)",
         (body_id, len(body), json.dumps(hashes, separators=(",", ":"))),
     )
+    _RECENT.put(body, body_id)
     return body_id
+
+
+class _RecentBodies:
+    """The ids of the last few large bodies stored: a body sent again (a retry, the same
+    prompt to another model) is found by comparing bytes, cheaper than hashing them. Only
+    the hash is saved: `store` still checks that the body is in the database."""
+
+    def __init__(
+        self, entries: int = 4, min_bytes: int = 16 * 1024, max_bytes: int = 4 * 1024 * 1024
+    ) -> None:
+        self.entries = entries
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.memo: list[tuple[bytes, str]] = []
+        self.lock = threading.Lock()
+
+    def get(self, body: bytes) -> str | None:
+        if not self.min_bytes <= len(body) <= self.max_bytes:
+            return None
+        with self.lock:
+            memo = list(self.memo)
+        return next((body_id for old, body_id in reversed(memo) if old == body), None)
+
+    def put(self, body: bytes, body_id: str) -> None:
+        if not self.min_bytes <= len(body) <= self.max_bytes:
+            return
+        with self.lock:
+            self.memo = [(old, i) for old, i in self.memo if i != body_id]
+            self.memo.append((body, body_id))
+            del self.memo[: len(self.memo) - self.entries]
+
+
+_RECENT = _RecentBodies()
 
 
 def load(db: sqlite_utils.Database | sqlite3.Connection, body_id: str) -> bytes:

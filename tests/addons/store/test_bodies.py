@@ -300,10 +300,64 @@ def test_a_conversation_turn_by_turn_splits_as_if_each_body_were_new():
         assert bodies.split(body) == whole
     assert not fresh.memo
     # and the reuse is real: a turn shares a resumable cut with the one before it
-    text, cuts, resumable = bodies._SPLITS.memo[-1]
-    assert bodies._shared_cuts(text + " ", text, cuts, resumable) == resumable[-1]
+    last = bodies._SPLITS.memo[-1]
+    assert (
+        bodies._shared_cuts(last.text + " ", last.text, last.cuts, last.resumable)
+        == (last.resumable[-1])
+    )
     bodies.split(turns[-2])
-    assert bodies._shared_cuts(turns[-1].decode(), *bodies._SPLITS.memo[-1]) is not None
+    last = bodies._SPLITS.memo[-1]
+    assert bodies._shared_cuts(turns[-1].decode(), last.text, last.cuts, last.resumable) is not None
+
+
+class CountingSha256:
+    """Stands in for hashlib.sha256 in `bodies`: how many bytes were hashed."""
+
+    def __init__(self):
+        self.hashed = 0
+        self.sha256 = hashlib.sha256  # the real one: the module itself is patched
+
+    def __call__(self, data=b""):
+        self.hashed += len(data)
+        return self.sha256(data)
+
+
+def test_a_growing_conversation_hashes_only_what_is_new(db, monkeypatch):
+    """Each turn hashes its whole body (its id) and only the segments after what it shares
+    with the turn before; the segment hashes stored are those of a fresh hash, and every turn
+    loads back byte for byte."""
+    from bench import workload
+
+    turns = [b for b in workload.conversation(30, seed=11, stream=False) if len(b) > 20_000]
+    counter = CountingSha256()
+    monkeypatch.setattr(bodies.hashlib, "sha256", counter)
+    with db.conn:
+        for previous, body in zip(turns, turns[1:], strict=False):
+            bodies.store(db, previous)
+            counter.hashed = 0
+            body_id = bodies.store(db, body)
+            assert counter.hashed < len(body) + (len(body) - len(previous)) + 4096
+            assert bodies.load(db, body_id) == body
+            stored = json.loads(
+                db.execute("SELECT segments FROM bodies WHERE id = ?", [body_id]).fetchone()[0]
+            )
+            assert stored == [hashlib.sha256(s).hexdigest() for s in bodies.split(body)]
+
+
+def test_a_body_sent_again_is_not_hashed_again_but_is_stored_where_missing(tmp_path, monkeypatch):
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 30_000}]}).encode()
+    first, second = (open_db(tmp_path / name) for name in ("a.db", "b.db"))
+    with first.conn:
+        body_id = bodies.store(first, body)
+    assert body_id == hashlib.sha256(body).hexdigest()
+    counter = CountingSha256()
+    monkeypatch.setattr(bodies.hashlib, "sha256", counter)
+    with first.conn:
+        assert bodies.store(first, bytes(bytearray(body))) == body_id
+    assert counter.hashed == 0
+    with second.conn:  # the id is remembered; the body is not in this database yet
+        assert bodies.store(second, body) == body_id
+    assert bodies.load(second, body_id) == body
 
 
 def test_huge_bodies_are_split_whole_and_not_kept():
