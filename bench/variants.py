@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import overhead, workload
 from bench.overhead import HOST, MITMDUMP, ROOT, Processes, Run
 from tests.harness import Proxy
@@ -87,9 +89,18 @@ def measure(
             for suite in suites:  # a recorder still catching up would slow whoever runs now
                 overhead.drain(run.ports[suite])
             for body, count in (("small", n), ("large", max(20, n // 4))):
+                before = cpu_split(run.pids[name])
                 p50, p99 = latency(run, name, body, count)
+                proxy_cpu = cpu_split(run.pids[name])[0] - before[0]
+                if name in suites:  # the recorder's share is done once it has caught up
+                    overhead.drain(run.ports[name])
+                recorder_cpu = cpu_split(run.pids[name])[1] - before[1]
                 rows[name].setdefault(f"{body} p50", []).append(p50)
                 rows[name].setdefault(f"{body} p99", []).append(p99)
+                if name != "direct":
+                    total = count + count // 10  # with the warm-up
+                    rows[name].setdefault(f"{body} cpu", []).append(proxy_cpu * 1000 / total)
+                    rows[name].setdefault(f"{body} rec", []).append(recorder_cpu * 1000 / total)
             if name != "direct" and run.wrk:
                 overhead.run_wrk(run, name, 1)
                 before = overhead.cpu_seconds(run.pids[name])
@@ -101,14 +112,28 @@ def measure(
     return {name: {k: statistics.median(v) for k, v in row.items()} for name, row in rows.items()}
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by process `pid` and by its child processes (the recorder)."""
+    proc = psutil.Process(pid)
+    children = 0.0
+    for child in proc.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        children += times.user + times.system
+    times = proc.cpu_times()
+    return times.user + times.system, children
+
+
 def report(medians: dict[str, Any], names: list[str]) -> str:
     direct, bare = medians["direct"], medians["bare"]
     keys = ["small p50", "small p99", "large p50", "large p99"]
     lines = [
         "| variant | "
         + " | ".join(f"{k} +ms (×bare)" for k in keys)
-        + " | req/s (×bare) | cpu ms/req |",
-        "|---|" + "---:|" * (len(keys) + 2),
+        + " | req/s (×bare) | cpu ms/req | CPU ms/req 1 KB / 150 KB, c=1: proxy + recorder |",
+        "|---|" + "---:|" * (len(keys) + 3),
     ]
     for name in names:
         row = medians[name]
@@ -119,6 +144,9 @@ def report(medians: dict[str, Any], names: list[str]) -> str:
         rps = row.get("req/s")
         cells.append(f"{rps:.0f} ({rps / bare['req/s']:.2f}×)" if rps else "–")
         cells.append(f"{row['cpu ms/req']:.2f}" if "cpu ms/req" in row else "–")
+        cells.append(
+            " / ".join(f"{row[f'{b} cpu']:.2f} + {row[f'{b} rec']:.2f}" for b in ("small", "large"))
+        )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
