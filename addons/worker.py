@@ -8,7 +8,10 @@ throughput halved). So the proxy only takes snapshots and hands them, pickled in
 console log on the other core.
 
 Proxy side: `Worker` (start, submit, call, call_sync, stats, on_summary, stop), driven by the
-proxy's event loop alone: non-blocking pipes, a timer for the hand-over, no thread. Its
+proxy's event loop alone: non-blocking pipes, a timer for the hand-over, no thread. A job's
+large bodies travel out of band (PEP 574): the frame lists them after the pickle and `writev`
+sends them from the flow's own bytes, instead of copying each into the pickle and the pickle
+into the frame on the event loop. Its
 `submit` never blocks the loop: past a bound on the bytes waiting for the pipe it drops and
 counts, when the recorder process cannot keep up. The recorder process sends back stats (twice
 a second), a compact summary of every finished exchange (for mitmweb marks and the rules'
@@ -25,7 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
+import functools
+import io
 import itertools
 import logging
 import os
@@ -43,7 +49,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAME = struct.Struct("!I")
+FRAME = struct.Struct("!I")  # results frames: the size of the pickle that follows
+JOBS_HEAD = struct.Struct("!II")  # jobs frames: pickle size, out-of-band bodies; then their sizes
+OUT_OF_BAND = 32 * 1024  # bodies from this size go beside the pickle, not through it
+IOV_MAX = 1024  # parts per writev
 BATCH = 512  # jobs per pickled frame at most
 PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
 SEND_INTERVAL_S = 0.02  # the hand-over timer: one pickle and one write per interval, not per job
@@ -66,6 +75,71 @@ def write_frame(fd: int, payload: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
+class JobPickler(pickle.Pickler):
+    """Pickles a job (a dataclass) with its large bodies out of band: `buffer_callback` gets
+    them as `PickleBuffer`s, and `read_jobs` hands them back to `pickle.loads` as bytes."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        names = _init_fields(type(obj))
+        if names is None:
+            return NotImplemented
+        values = [getattr(obj, name) for name in names]
+        if not any(type(v) is bytes and len(v) >= OUT_OF_BAND for v in values):
+            return NotImplemented
+        return type(obj), tuple(
+            pickle.PickleBuffer(v) if type(v) is bytes and len(v) >= OUT_OF_BAND else v
+            for v in values
+        )
+
+
+@functools.cache
+def _init_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of a dataclass in `__init__` order, if `__init__` takes them all."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    fields = dataclasses.fields(cls)
+    return tuple(f.name for f in fields) if all(f.init for f in fields) else None
+
+
+def pack_jobs(jobs: list[Any]) -> list[bytes | memoryview]:
+    """One jobs frame as the parts to write: head, pickle, then each out-of-band body."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = io.BytesIO()
+    JobPickler(stream, protocol=5, buffer_callback=buffers.append).dump(jobs)
+    data = stream.getvalue()
+    bodies = [buffer.raw() for buffer in buffers]
+    sizes = struct.pack(f"!{len(bodies)}I", *(len(body) for body in bodies))
+    return [JOBS_HEAD.pack(len(data), len(bodies)) + sizes, data, *bodies]
+
+
+def read_jobs(fd: int) -> list[Any]:
+    """Read one frame that `pack_jobs` made; EOFError at the end of the pipe."""
+    head = read_exact(fd, JOBS_HEAD.size)
+    if head is None:
+        raise EOFError
+    size, count = JOBS_HEAD.unpack(head)
+    sizes = struct.unpack(f"!{count}I", read_exact(fd, 4 * count) or b"") if count else ()
+    data = read_exact(fd, size)
+    bodies = [read_exact(fd, n) for n in sizes]
+    if data is None or any(body is None for body in bodies):
+        raise EOFError
+    return pickle.loads(data, buffers=bodies)
+
+
+def unwritten(parts: list[bytes | memoryview], skip: int) -> list[bytes | memoryview]:
+    """What is left of `parts` after its first `skip` bytes (at most IOV_MAX of them)."""
+    rest: list[bytes | memoryview] = []
+    for part in parts:
+        if skip >= len(part):
+            skip -= len(part)
+            continue
+        rest.append(memoryview(part)[skip:] if skip else part)
+        skip = 0
+        if len(rest) == IOV_MAX:
+            break
+    return rest
+
+
 def read_exact(fd: int, n: int) -> bytes | None:
     parts, got = [], 0
     while got < n:
@@ -75,16 +149,6 @@ def read_exact(fd: int, n: int) -> bytes | None:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
-
-
-def read_frame(fd: int) -> Any:
-    head = read_exact(fd, FRAME.size)
-    if head is None:
-        raise EOFError
-    body = read_exact(fd, FRAME.unpack(head)[0])
-    if body is None:
-        raise EOFError
-    return pickle.loads(body)
 
 
 # -- the proxy's side ---------------------------------------------------------------------
@@ -122,7 +186,7 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.jobs_fd = self.results_fd = -1
         self.pending: list[Any] = []  # jobs since the last hand-over
-        # [pickled frame, jobs in it, pipeline jobs (not calls) in it], oldest first
+        # [frame's parts, jobs in it, pipeline jobs (not calls) in it, bytes], oldest first
         self.frames: deque[list] = deque()
         self.sent = 0  # pipeline jobs written to this process's pipe (not calls)
         self.written = 0  # bytes of frames[0] already in the pipe
@@ -277,21 +341,22 @@ class Worker:
         jobs, self.pending = self.pending, []
         for i in range(0, len(jobs), BATCH):
             batch = jobs[i : i + BATCH]
-            data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+            parts = pack_jobs(batch)
+            size = sum(len(part) for part in parts)
             work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
-            self.frames.append([FRAME.pack(len(data)) + data, len(batch), work])
-            self.backlog += len(data) + FRAME.size
+            self.frames.append([parts, len(batch), work, size])
+            self.backlog += size
 
     def write(self) -> None:
         """Write frames until the pipe is full (BlockingIOError) or they are all written."""
         while self.frames:
-            frame = self.frames[0]
-            self.written += os.write(self.jobs_fd, memoryview(frame[0])[self.written :])
-            if self.written < len(frame[0]):
+            parts, _, work, size = self.frames[0]
+            self.written += os.writev(self.jobs_fd, unwritten(parts, self.written))
+            if self.written < size:
                 raise BlockingIOError
             self.frames.popleft()
-            self.backlog -= len(frame[0])
-            self.sent += frame[2]
+            self.backlog -= size
+            self.sent += work
             self.written = 0
 
     def writable(self) -> None:
@@ -481,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         while True:
-            for job in read_frame(args.jobs_fd):
+            for job in read_jobs(args.jobs_fd):
                 if isinstance(job, tuple) and job[0] == "call":
                     run_call(*job[1:])
                 elif isinstance(job, tuple) and job[0] == "subscribe":

@@ -4,7 +4,7 @@ read, so that the proxy's queue depth (and so the benchmarks' drain) sees them a
 
 import argparse
 
-from addons.worker import read_frame, write_frame
+from addons.worker import read_jobs, write_frame
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--jobs-fd", type=int)
@@ -13,7 +13,7 @@ args, _ = parser.parse_known_args()
 jobs = 0
 try:
     while True:
-        for job in read_frame(args.jobs_fd):
+        for job in read_jobs(args.jobs_fd):
             if isinstance(job, tuple) and job[0] == "call":
                 write_frame(args.results_fd, ("result", job[1], True, None))
             elif not isinstance(job, tuple):

@@ -231,3 +231,81 @@ def test_queue_depth_counts_jobs_in_the_pipe_until_they_are_written(running, wor
         lambda: running.on_loop(worker.stats)["queue_depth"] == 0, what="the recorder to catch up"
     )
     assert len([r for r in rows(tmp_path / "proxy.db") if r["state"] == "complete"]) == 5
+
+
+def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes():
+    """A frame is the head, the pickle, then each large body as it is; written in any pieces
+    (a pipe takes what fits), it reads back as the same jobs, bodies byte for byte."""
+    import os
+    import random
+
+    from addons.worker import OUT_OF_BAND, pack_jobs, read_jobs, unwritten
+
+    big = random.Random(3).randbytes(300_000)
+    jobs = [
+        Begin(
+            id="b1", started_at=1.0, listener="reverse", method="POST", scheme="http",
+            host="h", path="/v1/messages", upstream="anthropic", upstream_url="http://x",
+            peer_ip="127.0.0.1", headers=((b"a", b"b"),), body=big,
+        ),
+        Finish(id="b1", ended_at=2.0, status=200, headers=(), body=ANSWER),
+        ("call", 1, "ready", ()),
+    ]  # fmt: skip
+    parts = pack_jobs(jobs)
+    assert len(parts) == 3 and parts[2] == big and len(ANSWER) < OUT_OF_BAND
+    assert len(parts[1]) < 2_000  # the pickle holds no copy of the big body
+    size = sum(len(p) for p in parts)
+    read_fd, write_fd = os.pipe()
+    try:
+        rng, written = random.Random(7), 0
+        pieces = []
+        while written < size:  # a writer that gets a little further each time
+            rest = unwritten(parts, written)
+            chunk = b"".join(bytes(p) for p in rest)[: rng.randint(1, 50_000)]
+            pieces.append(chunk)
+            written += len(chunk)
+        reader = threading.Thread(target=lambda: [os.write(write_fd, p) for p in pieces])
+        reader.start()
+        got = read_jobs(read_fd)
+        reader.join()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert got == jobs and type(got[0].body) is bytes
+
+
+def test_large_bodies_through_a_full_pipe_are_stored_byte_for_byte(running, worker, tmp_path):
+    """Bodies of 700 KB, more than the pipe holds at once: written in parts as it drains."""
+    import random
+
+    from addons.store import bodies
+
+    running.on_loop(worker.call, "ready").result(timeout=30)
+    sent = {}
+    for i in range(4):
+        body = json.dumps(
+            {"model": "claude-x", "messages": [{"role": "user", "content": f"{i}"}],
+             "pad": random.Random(i).randbytes(350_000).hex()}
+        ).encode()  # fmt: skip
+        sent[f"p{i}"] = body
+        running.on_loop(
+            worker.submit,
+            Begin(
+                id=f"p{i}", started_at=1_790_000_000.0, listener="reverse", method="POST",
+                scheme="http", host="127.0.0.1", path="/v1/messages", upstream="anthropic",
+                upstream_url="http://x", peer_ip="127.0.0.1", headers=(), body=body,
+            ),
+        )  # fmt: skip
+    running.on_loop(worker.flush)
+
+    def all_stored() -> list[dict] | None:
+        found = [r for r in rows(tmp_path / "proxy.db") if r["request_body_id"]]
+        return found if len(found) == 4 else None
+
+    stored = until(all_stored, what="four rows with bodies")
+    conn = sqlite3.connect(tmp_path / "proxy.db")
+    try:
+        for row in stored:
+            assert bodies.load(conn, row["request_body_id"]) == sent[row["id"]]
+    finally:
+        conn.close()
