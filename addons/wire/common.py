@@ -82,15 +82,22 @@ class PrefixMemo:
     def map(self, items: list[Any], parse: Callable[[Any], T]) -> list[T]:
         if len(items) < self.min_items:
             return [parse(item) for item in items]
+        first = items[0]
         with self.lock:
             match = next(
-                (i for i in range(len(self.lists) - 1, -1, -1) if self.lists[i][0][0] == items[0]),
+                (
+                    i
+                    for i in range(len(self.lists) - 1, -1, -1)
+                    if self.lists[i][0][0] is first or self.lists[i][0][0] == first
+                ),
                 None,
             )
             old_items, old_parsed = self.lists.pop(match) if match is not None else ([], [])
         same = 0
         for old, new in zip(old_items, items, strict=False):
-            if old != new:
+            # `BodyLoader` hands back the very objects it parsed before for the text it has
+            # seen: those need no comparing (`!=` on two dicts compares even a dict with itself).
+            if old is not new and old != new:
                 break
             same += 1
         parsed = old_parsed[:same] + [parse(item) for item in items[same:]]
