@@ -40,7 +40,7 @@ cached tools and system prompt still hit; the cached messages miss once.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -96,8 +96,25 @@ OPTIONS_SCHEMA = options_schema(
 Signature = tuple[str, str]
 
 
+# Signatures of the calls seen lately, by block. An agent resends its history every turn and
+# the parser hands back the same Block objects for the messages it has seen (`PrefixMemo`), so
+# each call's arguments are encoded once, not once per turn. The entry holds the block itself:
+# its id cannot be reused while it is here.
+_SEEN: OrderedDict[int, tuple[Block, Signature]] = OrderedDict()
+_SEEN_MAX = 4096
+
+
 def _signatures(calls: list[Block]) -> list[Signature]:
-    return [(b.name or "?", canonical_args(b.arguments)) for b in calls]
+    sigs = []
+    for b in calls:
+        seen = _SEEN.get(id(b))
+        if seen is None or seen[0] is not b:
+            seen = (b, (b.name or "?", canonical_args(b.arguments)))
+            _SEEN[id(b)] = seen
+            if len(_SEEN) > _SEEN_MAX:
+                _SEEN.popitem(last=False)
+        sigs.append(seen[1])
+    return sigs
 
 
 def _segments(request: Request) -> tuple[list[Block], list[Block]]:

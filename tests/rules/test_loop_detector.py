@@ -202,3 +202,24 @@ def test_canonical_args(payload, expected):
     from rules.common import canonical_args
 
     assert canonical_args(payload) == expected
+
+
+def test_a_resent_history_encodes_each_call_once(monkeypatch):
+    """The same Block objects on the next turn (as `PrefixMemo` hands them back) reuse their
+    signatures; a call parsed anew is encoded again; the verdicts are those of a fresh run."""
+    encoded = []
+    real = loop_detector.canonical_args
+    monkeypatch.setattr(
+        loop_detector, "canonical_args", lambda args: encoded.append(args) or real(args)
+    )
+    first = request("anthropic", steps(loop("Bash", LS, 2)), tools=TOOLS)
+    assert apply(first, options(loop_detector.RULE), context("anthropic")) is None
+    assert len(encoded) == 2
+    grown = request("anthropic", steps(loop("Bash", LS, 3)), tools=TOOLS)
+    grown.messages[: len(first.messages)] = first.messages  # the turn before, as shared objects
+    out = apply(grown, options(loop_detector.RULE), context("anthropic"))
+    assert out.verdict.details["count"] == 3 and out.verdict.details["nudge"]
+    assert len(encoded) == 3  # only the new call
+    reordered = request("anthropic", steps(loop("Bash", LS_REORDERED, 3)), tools=TOOLS)
+    out = apply(reordered, options(loop_detector.RULE), context("anthropic"))
+    assert out.verdict.details["count"] == 3 and len(encoded) == 6
