@@ -318,7 +318,11 @@ class Run:
 # --- measurements ---------------------------------------------------------------------------
 
 
-LATENCY_ROUNDS = 5
+# This VM's speed drifts from second to second. With 5 rounds (0.6-0.8 s per target each), bare
+# + stream (bare plus a one-line addon that streams responses, close to bare for these small
+# responses) came out at 0.92-1.17x bare's added latency at the 150 KB median; with 20 shorter
+# rounds at 1.00-1.05x.
+LATENCY_ROUNDS = 20
 
 
 def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[str, float]]:
