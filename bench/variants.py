@@ -12,7 +12,8 @@ revision (`suite@HEAD~1`: before the change being measured).
 `bare` and `suite` are always measured. Rounds interleave the variants, so that drift in the
 machine's state touches all of them alike; the report gives medians over rounds of each
 round's p50/p99 added latency (1 KB and 150 KB, c=1) and requests/s at c=16 (wrk), with each
-variant's added latency divided by bare's. A tool for finding costs, not a report for README:
+variant's added latency divided by bare's, and the CPU each request at c=1 cost the proxy
+process and its recorder process. A tool for finding costs, not a report for README:
 `bench.overhead` is that.
 """
 

@@ -45,8 +45,8 @@ def split(body: bytes) -> list[bytes]:
 
 
 def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
-    """The segments of `body`, each with its index in the cuts of the `_Split` kept for it
-    (None when the body was not kept: not JSON, too small or too big)."""
+    """The segments of `body`, each with its index in the cuts of its `_Split` (None when the
+    body is one segment: not UTF-8 or not a JSON object)."""
     if not body:
         return [], None
     try:
@@ -64,7 +64,7 @@ def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
     ]
     if b"".join(segment for segment, _ in pieces) != body:  # cannot happen for valid UTF-8
         return [(body, 0)], None
-    return pieces, kept if kept.text is text else None
+    return pieces, kept
 
 
 @dataclasses.dataclass(slots=True)
@@ -94,11 +94,11 @@ class _Splits:
         return None if kept is None else kept.cuts
 
     def split(self, text: str) -> _Split | None:
-        """The cuts of `text`, kept (and returned with `text` itself) if its size is in range;
-        None if it is not a JSON object."""
+        """The cuts of `text` (None if it is not a JSON object), kept for the next texts if its
+        size is in range."""
         if not self.min_chars <= len(text) <= self.max_chars:
             cuts = _cuts(text)
-            return None if cuts is None else _Split("", cuts, [], [])
+            return None if cuts is None else _Split(text, cuts, [], [None] * (len(cuts) - 1))
         with self.lock:
             memo = list(self.memo)
         best: tuple[int, _Split] | None = None  # (cut to resume at, where its cuts come from)
