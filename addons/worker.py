@@ -118,10 +118,12 @@ def read_jobs(fd: int) -> list[Any]:
     if head is None:
         raise EOFError
     size, count = JOBS_HEAD.unpack(head)
-    sizes = struct.unpack(f"!{count}I", read_exact(fd, 4 * count) or b"") if count else ()
+    sizes = read_exact(fd, 4 * count)
     data = read_exact(fd, size)
-    bodies = [read_exact(fd, n) for n in sizes]
-    if data is None or any(body is None for body in bodies):
+    if sizes is None or data is None:
+        raise EOFError
+    bodies = [read_exact(fd, n) for n in struct.unpack(f"!{count}I", sizes)]
+    if any(body is None for body in bodies):
         raise EOFError
     return pickle.loads(data, buffers=bodies)
 

@@ -309,3 +309,23 @@ def test_large_bodies_through_a_full_pipe_are_stored_byte_for_byte(running, work
             assert bodies.load(conn, row["request_body_id"]) == sent[row["id"]]
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("cut", [0, 3, 8, 12, 40, -1])
+def test_a_frame_cut_short_reads_as_the_end_of_the_pipe(cut):
+    """The proxy gone mid-frame: whatever part of it arrived, the reader sees EOFError."""
+    import os
+
+    from addons.worker import pack_jobs, read_jobs
+
+    frame = b"".join(
+        bytes(p) for p in pack_jobs([Finish(id="c", ended_at=1.0, status=200, body=b"x" * 40_000)])
+    )
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, frame[:cut])
+        os.close(write_fd)
+        with pytest.raises(EOFError):
+            read_jobs(read_fd)
+    finally:
+        os.close(read_fd)
