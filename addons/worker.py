@@ -83,13 +83,13 @@ class JobPickler(pickle.Pickler):
         names = _init_fields(type(obj))
         if names is None:
             return NotImplemented
-        values = [getattr(obj, name) for name in names]
-        if not any(type(v) is bytes and len(v) >= OUT_OF_BAND for v in values):
-            return NotImplemented
-        return type(obj), tuple(
-            pickle.PickleBuffer(v) if type(v) is bytes and len(v) >= OUT_OF_BAND else v
-            for v in values
-        )
+        args, large = [], False
+        for name in names:
+            value = getattr(obj, name)
+            if type(value) is bytes and len(value) >= OUT_OF_BAND:
+                value, large = pickle.PickleBuffer(value), True
+            args.append(value)
+        return (type(obj), tuple(args)) if large else NotImplemented
 
 
 @functools.cache
@@ -126,6 +126,16 @@ def read_jobs(fd: int) -> list[Any]:
     if any(body is None for body in bodies):
         raise EOFError
     return pickle.loads(data, buffers=bodies)
+
+
+@dataclasses.dataclass(slots=True)
+class Frame:
+    """A jobs frame waiting for the pipe."""
+
+    parts: list[bytes | memoryview]  # what `pack_jobs` made
+    jobs: int  # jobs in it
+    work: int  # of those, pipeline jobs (not calls)
+    size: int  # bytes
 
 
 def unwritten(parts: list[bytes | memoryview], skip: int) -> list[bytes | memoryview]:
@@ -188,8 +198,7 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.jobs_fd = self.results_fd = -1
         self.pending: list[Any] = []  # jobs since the last hand-over
-        # [frame's parts, jobs in it, pipeline jobs (not calls) in it, bytes], oldest first
-        self.frames: deque[list] = deque()
+        self.frames: deque[Frame] = deque()  # oldest first
         self.sent = 0  # pipeline jobs written to this process's pipe (not calls)
         self.written = 0  # bytes of frames[0] already in the pipe
         self.backlog = 0  # bytes in frames
@@ -306,7 +315,7 @@ class Worker:
         and in the writer's queue; so it is 0 only once the recorder has caught up."""
         stats = dict(self.latest)
         stats["dropped"] = stats.get("dropped", 0) + self.dropped
-        here = len(self.pending) + sum(frame[1] for frame in self.frames)
+        here = len(self.pending) + sum(frame.jobs for frame in self.frames)
         unanalysed = max(0, self.sent - stats.get("jobs", 0))
         stats["queue_depth"] = here + unanalysed + stats.get("write_queue", 0)
         stats["restarts"] = self.restarts
@@ -344,21 +353,21 @@ class Worker:
         for i in range(0, len(jobs), BATCH):
             batch = jobs[i : i + BATCH]
             parts = pack_jobs(batch)
-            size = sum(len(part) for part in parts)
             work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
-            self.frames.append([parts, len(batch), work, size])
-            self.backlog += size
+            frame = Frame(parts, len(batch), work, sum(len(part) for part in parts))
+            self.frames.append(frame)
+            self.backlog += frame.size
 
     def write(self) -> None:
         """Write frames until the pipe is full (BlockingIOError) or they are all written."""
         while self.frames:
-            parts, _, work, size = self.frames[0]
-            self.written += os.writev(self.jobs_fd, unwritten(parts, self.written))
-            if self.written < size:
+            frame = self.frames[0]
+            self.written += os.writev(self.jobs_fd, unwritten(frame.parts, self.written))
+            if self.written < frame.size:
                 raise BlockingIOError
             self.frames.popleft()
-            self.backlog -= size
-            self.sent += work
+            self.backlog -= frame.size
+            self.sent += frame.work
             self.written = 0
 
     def writable(self) -> None:
@@ -423,7 +432,7 @@ class Worker:
         log.error("the recorder process exited (code %s)", process.returncode)
         if self.restarts >= self.max_restarts:
             self.process = None
-            self.dropped += len(self.pending) + sum(frame[1] for frame in self.frames)
+            self.dropped += len(self.pending) + sum(frame.jobs for frame in self.frames)
             self.pending.clear()
             self.frames.clear()
             self.backlog = 0
