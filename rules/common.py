@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
+
+T = TypeVar("T")
 
 # Raw-body markers, for prefilters: each tool call in a dialect's history holds its marker
 # (Anthropic `"type":"tool_use"`, OpenAI/Ollama `"arguments"`, Gemini `"functionCall"`, OpenAI
@@ -75,6 +78,24 @@ _OLLAMA_OPTION_PARAMS = {
     "num_predict": "max_tokens",
     "stop": "stop",
 }
+
+
+class IdentityMemo:
+    """`compute(obj)` remembered for the last `size` objects, by identity. Each entry holds its
+    object, so that the object's id cannot be reused while the entry is here."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.entries: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+    def get(self, obj: Any, compute: Callable[[Any], T]) -> T:
+        entry = self.entries.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            entry = (obj, compute(obj))
+            self.entries[id(obj)] = entry
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return entry[1]
 
 
 def is_user_turn(message: Message) -> bool:

@@ -40,7 +40,7 @@ cached tools and system prompt still hit; the cached messages miss once.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,7 +56,13 @@ from .base import (
     options_schema,
     verdict,
 )
-from .common import canonical_args, has_tool_calls, is_user_turn, with_system_note
+from .common import (
+    IdentityMemo,
+    canonical_args,
+    has_tool_calls,
+    is_user_turn,
+    with_system_note,
+)
 
 ID = "loop_detector"
 PHASE = Phase.PREFLIGHT
@@ -98,41 +104,35 @@ Signature = tuple[str, str]
 
 # Signatures of the calls seen lately, by block. An agent resends its history every turn and
 # the parser hands back the same Block objects for the messages it has seen (`PrefixMemo`), so
-# each call's arguments are encoded once, not once per turn. The entry holds the block itself:
-# its id cannot be reused while it is here.
-_SEEN: OrderedDict[int, tuple[Block, Signature]] = OrderedDict()
-_SEEN_MAX = 4096
+# each call's arguments are encoded once, not once per turn.
+_SIGNATURES = IdentityMemo()
+
+
+def _signature(b: Block) -> Signature:
+    return (b.name or "?", canonical_args(b.arguments))
 
 
 def _signatures(calls: list[Block]) -> list[Signature]:
-    sigs = []
-    for b in calls:
-        seen = _SEEN.get(id(b))
-        if seen is None or seen[0] is not b:
-            seen = (b, (b.name or "?", canonical_args(b.arguments)))
-            _SEEN[id(b)] = seen
-            if len(_SEEN) > _SEEN_MAX:
-                _SEEN.popitem(last=False)
-        sigs.append(seen[1])
-    return sigs
+    return [_SIGNATURES.get(b, _signature) for b in calls]
 
 
-def _segments(request: Request) -> tuple[list[Block], list[Block]]:
-    """Tool calls since the last user message, and those between the two user messages before."""
+def _segments(request: Request, window: int) -> tuple[list[Block], list[Block]]:
+    """The last `window` tool calls since the last user message, and the last `window` of
+    those between the two user messages before it."""
     current: list[Block] = []
     before: list[Block] = []
     seen_user = False
     target = current
     for m in reversed(request.messages):
         if m.role == "assistant":
-            for b in reversed(m.blocks):
-                if b.type == TOOL_CALL:
-                    target.append(b)
+            if len(target) < window:
+                target.extend(b for b in reversed(m.blocks) if b.type == TOOL_CALL)
         elif m.role == "user" and is_user_turn(m):
             if seen_user:
                 break
             seen_user = True
             target = before
+    del current[window:], before[window:]
     current.reverse()
     before.reverse()
     return current, before
@@ -182,9 +182,9 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
     tail = options["tail_consecutive"]
     nudge_at = options["nudge_at"]
     window = options["window"]
-    current, before = _segments(request)
+    current, before = _segments(request, window)
 
-    sigs = _signatures(current[-window:])
+    sigs = _signatures(current)
     hits = _hits(sigs)
     blocking = _blocking(hits, options)
     if blocking:
@@ -205,7 +205,7 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
             result = verdict(WARN, ID, PHASE, reason, details)
             return RuleResult(result, request=with_system_note(request, note))
 
-    earlier = _signatures(before[-window:])
+    earlier = _signatures(before)
     blocked = _blocking(_hits(earlier), options)
     if blocked:
         trigger, sig, count = max(blocked, key=lambda h: h[2])

@@ -1,5 +1,6 @@
 """The recorder process with one part switched off (`LLM_INSPECTOR_WORKER_PATCH`), for
-`recorder_no_writes.py` and `recorder_no_analysis.py`: which part of its work costs the proxy."""
+`recorder_no_writes.py`, `recorder_no_analysis.py` and `recorder_no_yield.py`: which part of its
+work costs the proxy."""
 
 import os
 import sys
@@ -20,6 +21,11 @@ elif patch == "no_analysis":  # no parsing: jobs go to SQLite with the bare fact
             self.recorder.finish({"id": job.id, "status": job.status}, job.body, None)
 
     Pipeline.handle = handle
+elif patch == "no_yield":  # the recorder's threads never offer their core to others
+    from addons import pipeline
+    from addons.store import recorder
+
+    recorder.yield_cpu = pipeline.yield_cpu = lambda: None
 else:
     sys.exit(f"unknown patch {patch!r}")
 worker.main()
