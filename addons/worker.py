@@ -11,11 +11,12 @@ Proxy side: `Worker` (start, submit, call, call_sync, stats, on_summary, stop), 
 proxy's event loop alone: non-blocking pipes, a timer for the hand-over, no thread. A job's
 large bodies travel out of band (PEP 574): the frame lists them after the pickle and `writev`
 sends them from the flow's own bytes, instead of copying each into the pickle and the pickle
-into the frame on the event loop. Its
-`submit` never blocks the loop: past a bound on the bytes waiting for the pipe it drops and
-counts, when the recorder process cannot keep up. The recorder process sends back stats (twice
-a second), a compact summary of every finished exchange (for mitmweb marks and the rules'
-conversation history) and the results of `call`s (the rules document in the settings table).
+into the frame on the event loop; a body that mostly repeats one sent lately goes as the part
+that differs (`RecentBodies`). Its `submit` never blocks the loop: past a bound on the bytes
+waiting for the pipe it drops and counts, when the recorder process cannot keep up. The
+recorder process sends back stats (twice a second), a compact summary of every finished
+exchange (for mitmweb marks and the rules' conversation history) and the results of `call`s
+(the rules document in the settings table).
 
 Child side: `python -m addons.worker --db PATH --jobs-fd N --results-fd N [...]`.
 
@@ -50,8 +51,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = struct.Struct("!I")  # results frames: the size of the pickle that follows
-JOBS_HEAD = struct.Struct("!II")  # jobs frames: pickle size, out-of-band bodies; then their sizes
+JOBS_HEAD = struct.Struct("!II")  # jobs frames: pickle size, out-of-band bodies; a BODY_HEAD each
+BODY_HEAD = struct.Struct("!IIII")  # an out-of-band body: age, prefix, suffix, bytes sent
 OUT_OF_BAND = 32 * 1024  # bodies from this size go beside the pickle, not through it
+RECENT_BODIES = 6  # out-of-band bodies both ends of the pipe remember
+RECENT_MAX = 4 * 1024 * 1024  # a larger body goes whole and is not remembered
 IOV_MAX = 1024  # parts per writev
 BATCH = 512  # jobs per pickled frame at most
 PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
@@ -101,30 +105,104 @@ def _init_fields(cls: type) -> tuple[str, ...] | None:
     return tuple(f.name for f in fields) if all(f.init for f in fields) else None
 
 
-def pack_jobs(jobs: list[Any]) -> list[bytes | memoryview]:
-    """One jobs frame as the parts to write: head, pickle, then each out-of-band body."""
+class RecentBodies:
+    """The last few out-of-band bodies, in the order the jobs pipe carried them, remembered by
+    both of its ends alike. An agent resends its conversation every turn, so a body mostly
+    repeats one sent just before: the proxy sends only the bytes between the longest prefix
+    and suffix it shares with one of these (its age, 1 for the newest, and their lengths),
+    and the recorder process puts it back together from its own copy."""
+
+    def __init__(self) -> None:
+        self.bodies: deque[bytes] = deque(maxlen=RECENT_BODIES)
+
+    def encode(self, body: bytes) -> tuple[bytes, memoryview]:
+        """The BODY_HEAD and the bytes to send for `body` (whole when little repeats)."""
+        view = memoryview(body)
+        age = prefix = suffix = 0
+        for i, old in enumerate(reversed(self.bodies), 1):
+            same = common_prefix(old, view)
+            end = common_suffix(old, view, min(len(old), len(body)) - same)
+            if same + end > prefix + suffix:
+                age, prefix, suffix = i, same, end
+                if same + end == len(body):
+                    break
+        if (prefix + suffix) * 2 < len(body):
+            age = prefix = suffix = 0
+        self.remember(body)
+        middle = view[prefix : len(body) - suffix]
+        return BODY_HEAD.pack(age, prefix, suffix, len(middle)), middle
+
+    def decode(self, age: int, prefix: int, suffix: int, middle: bytes) -> bytes:
+        if age:
+            old = memoryview(self.bodies[-age])
+            middle = b"".join((old[:prefix], middle, old[len(old) - suffix :]))
+        self.remember(middle)
+        return middle
+
+    def remember(self, body: bytes) -> None:
+        if len(body) <= RECENT_MAX:
+            self.bodies.append(body)
+
+
+def common_prefix(a: bytes, b: memoryview) -> int:
+    """How many leading bytes `a` and `b` share: a binary search of memcmps, each over the
+    bytes not yet known to match (`startswith` stops at the first byte that differs, and a
+    memoryview slice copies nothing); the whole of the shorter first, as a resent body is."""
+    lo, hi = 0, min(len(a), len(b))
+    probe = hi
+    while lo < hi:
+        if a.startswith(b[lo:probe], lo):
+            lo = probe
+        else:
+            hi = probe - 1
+        probe = (lo + hi + 1) // 2
+    return lo
+
+
+def common_suffix(a: bytes, b: memoryview, most: int) -> int:
+    """How many trailing bytes `a` and `b` share, at most `most`; as `common_prefix`."""
+    lo, hi, end, a_end = 0, most, len(b), len(a)
+    probe = hi
+    while lo < hi:
+        if a.endswith(b[end - probe : end - lo], 0, a_end - lo):
+            lo = probe
+        else:
+            hi = probe - 1
+        probe = (lo + hi + 1) // 2
+    return lo
+
+
+def pack_jobs(jobs: list[Any], recent: RecentBodies) -> list[bytes | memoryview]:
+    """One jobs frame as the parts to write: head, pickle, then what is sent of each
+    out-of-band body (see RecentBodies)."""
     buffers: list[pickle.PickleBuffer] = []
     stream = io.BytesIO()
     JobPickler(stream, protocol=5, buffer_callback=buffers.append).dump(jobs)
     data = stream.getvalue()
-    bodies = [buffer.raw() for buffer in buffers]
-    sizes = struct.pack(f"!{len(bodies)}I", *(len(body) for body in bodies))
-    return [JOBS_HEAD.pack(len(data), len(bodies)) + sizes, data, *bodies]
+    heads, bodies = [], []
+    for buffer in buffers:
+        head, body = recent.encode(buffer.raw().obj)
+        heads.append(head)
+        bodies.append(body)
+    return [JOBS_HEAD.pack(len(data), len(bodies)) + b"".join(heads), data, *bodies]
 
 
-def read_jobs(fd: int) -> list[Any]:
+def read_jobs(fd: int, recent: RecentBodies) -> list[Any]:
     """Read one frame that `pack_jobs` made; EOFError at the end of the pipe."""
     head = read_exact(fd, JOBS_HEAD.size)
     if head is None:
         raise EOFError
     size, count = JOBS_HEAD.unpack(head)
-    sizes = read_exact(fd, 4 * count)
+    heads = read_exact(fd, BODY_HEAD.size * count)
     data = read_exact(fd, size)
-    if sizes is None or data is None:
+    if heads is None or data is None:
         raise EOFError
-    bodies = [read_exact(fd, n) for n in struct.unpack(f"!{count}I", sizes)]
-    if any(body is None for body in bodies):
-        raise EOFError
+    bodies = []
+    for age, prefix, suffix, sent in BODY_HEAD.iter_unpack(heads):
+        middle = read_exact(fd, sent)
+        if middle is None:
+            raise EOFError
+        bodies.append(recent.decode(age, prefix, suffix, middle))
     return pickle.loads(data, buffers=bodies)
 
 
@@ -133,6 +211,7 @@ class Frame:
     """A jobs frame waiting for the pipe."""
 
     parts: list[bytes | memoryview]  # what `pack_jobs` made
+    batch: list[Any]  # its jobs, to pack again for a new process (which remembers no bodies)
     jobs: int  # jobs in it
     work: int  # of those, pipeline jobs (not calls)
     size: int  # bytes
@@ -199,6 +278,7 @@ class Worker:
         self.jobs_fd = self.results_fd = -1
         self.pending: list[Any] = []  # jobs since the last hand-over
         self.frames: deque[Frame] = deque()  # oldest first
+        self.recent = RecentBodies()  # the bodies the process was sent lately, as it has them
         self.sent = 0  # pipeline jobs written to this process's pipe (not calls)
         self.written = 0  # bytes of frames[0] already in the pipe
         self.backlog = 0  # bytes in frames
@@ -229,6 +309,10 @@ class Worker:
         os.set_blocking(results_r, False)
         self.jobs_fd, self.results_fd = jobs_w, results_r
         self.written = 0  # a frame the last process got only part of goes again, whole
+        self.recent = RecentBodies()
+        frames, self.frames, self.backlog = self.frames, deque(), 0
+        for frame in frames:  # packed against the bodies the last process remembered
+            self.add_frame(frame.batch)
         self.sent = 0
         self.latest = {}
         self.inbox.clear()
@@ -351,12 +435,14 @@ class Worker:
         """Pickle the pending jobs into frames of at most BATCH jobs, one pickle call each."""
         jobs, self.pending = self.pending, []
         for i in range(0, len(jobs), BATCH):
-            batch = jobs[i : i + BATCH]
-            parts = pack_jobs(batch)
-            work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
-            frame = Frame(parts, len(batch), work, sum(len(part) for part in parts))
-            self.frames.append(frame)
-            self.backlog += frame.size
+            self.add_frame(jobs[i : i + BATCH])
+
+    def add_frame(self, batch: list[Any]) -> None:
+        parts = pack_jobs(batch, self.recent)
+        work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
+        frame = Frame(parts, batch, len(batch), work, sum(len(part) for part in parts))
+        self.frames.append(frame)
+        self.backlog += frame.size
 
     def write(self) -> None:
         """Write frames until the pipe is full (BlockingIOError) or they are all written."""
@@ -555,9 +641,10 @@ def main(argv: list[str] | None = None) -> None:
 
         future.add_done_callback(done)
 
+    recent = RecentBodies()
     try:
         while True:
-            for job in read_jobs(args.jobs_fd):
+            for job in read_jobs(args.jobs_fd, recent):
                 if isinstance(job, tuple) and job[0] == "call":
                     run_call(*job[1:])
                 elif isinstance(job, tuple) and job[0] == "subscribe":

@@ -4,16 +4,17 @@ read, so that the proxy's queue depth (and so the benchmarks' drain) sees them a
 
 import argparse
 
-from addons.worker import read_jobs, write_frame
+from addons.worker import RecentBodies, read_jobs, write_frame
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--jobs-fd", type=int)
 parser.add_argument("--results-fd", type=int)
 args, _ = parser.parse_known_args()
 jobs = 0
+recent = RecentBodies()
 try:
     while True:
-        for job in read_jobs(args.jobs_fd):
+        for job in read_jobs(args.jobs_fd, recent):
             if isinstance(job, tuple) and job[0] == "call":
                 write_frame(args.results_fd, ("result", job[1], True, None))
             elif not isinstance(job, tuple):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sqlite3
 import threading
@@ -239,7 +240,7 @@ def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes()
     import os
     import random
 
-    from addons.worker import OUT_OF_BAND, pack_jobs, read_jobs, unwritten
+    from addons.worker import OUT_OF_BAND, RecentBodies, pack_jobs, read_jobs, unwritten
 
     big = random.Random(3).randbytes(300_000)
     jobs = [
@@ -251,7 +252,7 @@ def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes()
         Finish(id="b1", ended_at=2.0, status=200, headers=(), body=ANSWER),
         ("call", 1, "ready", ()),
     ]  # fmt: skip
-    parts = pack_jobs(jobs)
+    parts = pack_jobs(jobs, RecentBodies())
     assert len(parts) == 3 and parts[2] == big and len(ANSWER) < OUT_OF_BAND
     assert len(parts[1]) < 2_000  # the pickle holds no copy of the big body
     size = sum(len(p) for p in parts)
@@ -266,7 +267,7 @@ def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes()
             written += len(chunk)
         reader = threading.Thread(target=lambda: [os.write(write_fd, p) for p in pieces])
         reader.start()
-        got = read_jobs(read_fd)
+        got = read_jobs(read_fd, RecentBodies())
         reader.join()
     finally:
         os.close(read_fd)
@@ -316,16 +317,135 @@ def test_a_frame_cut_short_reads_as_the_end_of_the_pipe(cut):
     """The proxy gone mid-frame: whatever part of it arrived, the reader sees EOFError."""
     import os
 
-    from addons.worker import pack_jobs, read_jobs
+    from addons.worker import RecentBodies, pack_jobs, read_jobs
 
-    frame = b"".join(
-        bytes(p) for p in pack_jobs([Finish(id="c", ended_at=1.0, status=200, body=b"x" * 40_000)])
-    )
+    job = Finish(id="c", ended_at=1.0, status=200, body=b"x" * 40_000)
+    frame = b"".join(bytes(p) for p in pack_jobs([job], RecentBodies()))
     read_fd, write_fd = os.pipe()
     try:
         os.write(write_fd, frame[:cut])
         os.close(write_fd)
         with pytest.raises(EOFError):
-            read_jobs(read_fd)
+            read_jobs(read_fd, RecentBodies())
     finally:
         os.close(read_fd)
+
+
+def conversation_body(turns: int, seed: int = 0) -> bytes:
+    """A Claude Code-like request at turn `turns`: the history so far with the cache marker on
+    its last message, then the same system prompt and tools every turn."""
+    rng = random.Random(seed)
+    messages = [
+        {"role": "user" if i % 2 else "assistant", "content": [{"type": "text", "text": text}]}
+        for i, text in enumerate(rng.randbytes(6_000).hex() for _ in range(turns))
+    ]
+    messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
+    tools = [{"name": f"tool{i}", "input_schema": {"pad": "t" * 2_000}} for i in range(20)]
+    return json.dumps(
+        {"model": "claude-x", "messages": messages, "system": "s" * 20_000, "tools": tools}
+    ).encode()
+
+
+def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
+    """Each turn of a conversation sends only what is new in its body, a resent body sends
+    nothing, another conversation all but the system prompt and tools it shares, an unrelated
+    body all of it; every body reads back byte for byte."""
+    import os
+
+    from addons.worker import RECENT_MAX, RecentBodies, pack_jobs, read_jobs
+
+    bodies = [conversation_body(turns) for turns in range(2, 8)]
+    bodies.append(conversation_body(7))  # sent again
+    bodies.append(conversation_body(3, seed=9))  # another conversation, the same tools
+    bodies.append(conversation_body(8))  # the first one goes on after it
+    bodies.append(random.Random(5).randbytes(RECENT_MAX + 1))  # too big to remember: whole
+    bodies.append(conversation_body(9))
+    sender, receiver = RecentBodies(), RecentBodies()
+    sent = []
+    read_fd, write_fd = os.pipe()
+    try:
+        for i, body in enumerate(bodies):
+            job = Finish(id=f"t{i}", ended_at=1.0, status=200, body=body)
+            parts = pack_jobs([job], sender)
+            sent.append(len(parts[2]))
+            data = b"".join(bytes(p) for p in parts)
+            writer = threading.Thread(target=os.write, args=(write_fd, data))
+            writer.start()
+            [got] = read_jobs(read_fd, receiver)
+            writer.join()
+            assert got.body == body, f"body {i}"
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    turns = sent[1:6] + sent[8:9] + sent[10:11]
+    assert all(n < 20_000 for n in turns), sent  # a new message and the moved cache marker
+    assert sent[0] == len(bodies[0]) and sent[9] == len(bodies[9])
+    assert 36_000 <= sent[7] <= len(bodies[7]) - 60_000  # its 3 messages, not 60 KB of tools
+    assert sent[6] == 0  # the same bytes again
+
+
+def test_a_new_recorder_process_gets_the_waiting_frames_packed_again(tmp_path):
+    """Frames still waiting when the recorder process dies were packed against the bodies it
+    remembered; the new process gets them packed again, and stores every body intact."""
+    from addons.store import bodies
+
+    lw = LoopWorker(Worker(tmp_path / "proxy.db", quiet=True))
+    worker = lw.worker
+    lw.on_loop(worker.start)
+    lw.on_loop(worker.call, "ready").result(timeout=30)
+    first = worker.process
+    first.send_signal(signal.SIGSTOP)  # reads nothing: the pipe fills
+    sent = {
+        "r0": conversation_body(40, seed=3),  # 540 KB: into the pipe whole
+        "x1": conversation_body(40, seed=1),  # unrelated, and more than the pipe has left
+        "x2": conversation_body(40, seed=2),
+        "r1": conversation_body(41, seed=3),  # r0's next turn: what differs from r0
+    }
+    try:
+        for flow_id, body in sent.items():
+            begin = Begin(
+                id=flow_id, started_at=1_790_000_000.0, listener="reverse", method="POST",
+                scheme="http", host="127.0.0.1", path="/v1/messages", upstream="anthropic",
+                upstream_url="http://x", peer_ip="127.0.0.1", headers=(), body=body,
+            )  # fmt: skip
+            lw.on_loop(worker.submit, begin)
+            lw.on_loop(worker.flush)
+        waiting = lw.on_loop(lambda: [frame.batch[0].id for frame in worker.frames])
+        assert waiting == ["x1", "x2", "r1"]  # r0 is in the pipe of the process that dies
+        first.kill()
+        until(lambda: worker.process is not first, what="a restart")
+        lw.on_loop(worker.call, "ready").result(timeout=30)
+        stored = until(
+            lambda: {r["id"]: r for r in rows(tmp_path / "proxy.db") if r["id"] == "r1"} or None,
+            what="r1's row",
+        )
+        conn = sqlite3.connect(tmp_path / "proxy.db")
+        try:
+            assert bodies.load(conn, stored["r1"]["request_body_id"]) == sent["r1"]
+        finally:
+            conn.close()
+    finally:
+        lw.on_loop(worker.stop)
+        lw.close()
+
+
+def test_common_prefix_and_suffix_agree_with_a_byte_by_byte_count():
+    from addons.worker import common_prefix, common_suffix
+
+    rng = random.Random(11)
+
+    def some(n: int) -> bytes:
+        return bytes(rng.choice(b"ab") for _ in range(rng.randint(0, n)))
+
+    for _ in range(2_000):
+        a = some(200)
+        b = a[: rng.randint(0, len(a))] + some(40)
+        same = 0
+        while same < min(len(a), len(b)) and a[same] == b[same]:
+            same += 1
+        assert common_prefix(a, memoryview(b)) == same
+        most = rng.randint(0, min(len(a), len(b)))
+        end = 0
+        while end < most and a[-1 - end] == b[-1 - end]:
+            end += 1
+        assert common_suffix(a, memoryview(b), most) == end
