@@ -134,8 +134,12 @@ class RecentBodies:
 
     def decode(self, age: int, prefix: int, suffix: int, middle: bytes) -> bytes:
         if age:
-            old = memoryview(self.bodies[-age])
-            middle = b"".join((old[:prefix], middle, old[len(old) - suffix :]))
+            old = self.bodies[-age]
+            if prefix == len(old) and not middle and not suffix:  # sent again: the same object
+                middle = old
+            else:
+                view = memoryview(old)
+                middle = b"".join((view[:prefix], middle, view[len(old) - suffix :]))
         self.remember(middle)
         return middle
 

@@ -89,7 +89,7 @@ class Processes:
 
     def __init__(self) -> None:
         self.popens: list[subprocess.Popen] = []
-        self.suite: Proxy | None = None
+        self.suites: list[Proxy] = []
 
     def spawn(self, args: list[str], log: Path, **kw: Any) -> subprocess.Popen:
         out = open(log, "wb")
@@ -108,9 +108,9 @@ class Processes:
         return proc
 
     def close(self) -> None:
-        if self.suite is not None:
+        for suite in self.suites:
             with contextlib.suppress(Exception):
-                self.suite.stop()
+                suite.stop()
         for proc in reversed(self.popens):
             stop(proc)
 
@@ -157,8 +157,10 @@ def start_upstream(procs: Processes, tmp: Path) -> tuple[subprocess.Popen, int]:
     raise TimeoutError("fake upstream did not start")
 
 
-def start_bare(procs: Processes, tmp: Path, upstream: int, stream: bool) -> tuple[Any, int]:
-    name = "bare-stream" if stream else "bare"
+def start_bare(
+    procs: Processes, tmp: Path, upstream: int, stream: bool, instance: int = 0
+) -> tuple[Any, int]:
+    name = ("bare-stream" if stream else "bare") + (f"-{instance}" if instance else "")
     port = free_port()
     args = [
         str(MITMDUMP),
@@ -183,13 +185,13 @@ def start_bare(procs: Processes, tmp: Path, upstream: int, stream: bool) -> tupl
 
 
 def start_suite(
-    procs: Processes, tmp: Path, upstream: int, options: list[str]
+    procs: Processes, tmp: Path, upstream: int, options: list[str], instance: int = 0
 ) -> tuple[Proxy, int]:
-    folder = tmp / "suite"
+    folder = tmp / ("suite" + (f"-{instance}" if instance else ""))
     folder.mkdir()
     args = [a for option in options for a in ("--set", option)]
     proxy = Proxy(folder, f"http://{HOST}:{upstream}", args=args)
-    procs.suite = proxy
+    procs.suites.append(proxy)
     proxy.start(timeout=60)
     return proxy, proxy.reverse_port
 
@@ -276,6 +278,7 @@ class Run:
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    twins: dict[str, list[int]] = field(default_factory=dict)  # more processes' ports, by target
     sampler: RssSampler | None = None
     wrk: str | None = None
 
@@ -283,14 +286,23 @@ class Run:
         http_call(self.ports["direct"], "POST", "/__fake/reset")
 
     def settle(self) -> None:
-        """Between measurements: the suite has written its backlog, the upstream forgot its log."""
-        drain(self.ports["suite"])
+        """Between measurements: the suites have written their backlog, the upstream forgot its
+        log."""
+        for port in (self.ports["suite"], *self.twins.get("suite", ())):
+            drain(port)
         self.reset_upstream()
 
-    def loadgen(self, target: str, job: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+    def port(self, target: str, instance: int = 0) -> int:
+        """The target's port, or its `instance`-th twin's (the same code, another process)."""
+        ports = [self.ports[target], *self.twins.get(target, ())]
+        return ports[instance % len(ports)]
+
+    def loadgen(
+        self, target: str, job: dict[str, Any], timeout: float = 300, instance: int = 0
+    ) -> dict[str, Any]:
         job = {
             "host": HOST,
-            "port": self.ports[target],
+            "port": self.port(target, instance),
             "headers": {"x-fake-scenario": PLAIN},
             "timeout_s": timeout,
             **job,
@@ -323,6 +335,11 @@ class Run:
 # responses) came out at 0.92-1.17x bare's added latency at the 150 KB median; with 20 shorter
 # rounds at 1.00-1.05x.
 LATENCY_ROUNDS = 20
+# And one process of a proxy is not another of the same code: two bare mitmdumps measured in
+# 16 interleaved rounds had 1 KB medians of 1.79 and 1.96 ms, two suites 1.98 and 2.64 ms, and
+# a process keeps its luck from round to round. So every proxy runs as LATENCY_INSTANCES
+# processes, and the latency rounds take turns among them.
+LATENCY_INSTANCES = 2
 
 
 def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[str, float]]:
@@ -333,11 +350,12 @@ def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[
     samples: dict[str, list[float]] = {target: [] for target in TARGETS}
     errors = dict.fromkeys(TARGETS, 0)
     per_round = max(1, n // LATENCY_ROUNDS)
-    for _ in range(LATENCY_ROUNDS):
+    for round_ in range(LATENCY_ROUNDS):
         for target in TARGETS:
             run.settle()
             job = {"mode": "latency", "body": str(run.files[body]), "n": per_round}
-            result = run.loadgen(target, {**job, "warmup": max(1, warmup // LATENCY_ROUNDS)})
+            job["warmup"] = max(1, warmup // LATENCY_ROUNDS)
+            result = run.loadgen(target, job, instance=round_)
             samples[target] += result["latencies_ms"]
             errors[target] += sum(result["errors"].values())
     return {
@@ -961,6 +979,15 @@ def main(argv: list[str] | None = None) -> int:
         bare, run.ports["bare"] = start_bare(procs, tmp, run.ports["direct"], stream=False)
         bare_s, run.ports["bare+stream"] = start_bare(procs, tmp, run.ports["direct"], stream=True)
         proxy, run.ports["suite"] = start_suite(procs, tmp, run.ports["direct"], args.suite_set)
+        for instance in range(1, LATENCY_INSTANCES):  # for the latency rounds only
+            direct = run.ports["direct"]
+            twins = {
+                "bare": start_bare(procs, tmp, direct, stream=False, instance=instance)[1],
+                "bare+stream": start_bare(procs, tmp, direct, stream=True, instance=instance)[1],
+                "suite": start_suite(procs, tmp, direct, args.suite_set, instance=instance)[1],
+            }
+            for target, port in twins.items():
+                run.twins.setdefault(target, []).append(port)
         assert proxy.process is not None
         run.pids = {"bare": bare.pid, "bare+stream": bare_s.pid, "suite": proxy.process.pid}
         run.sampler = RssSampler(run.pids)

@@ -361,7 +361,7 @@ def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
     bodies.append(random.Random(5).randbytes(RECENT_MAX + 1))  # too big to remember: whole
     bodies.append(conversation_body(9))
     sender, receiver = RecentBodies(), RecentBodies()
-    sent = []
+    sent, received = [], []
     read_fd, write_fd = os.pipe()
     try:
         for i, body in enumerate(bodies):
@@ -374,6 +374,7 @@ def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
             [got] = read_jobs(read_fd, receiver)
             writer.join()
             assert got.body == body, f"body {i}"
+            received.append(got.body)
     finally:
         os.close(read_fd)
         os.close(write_fd)
@@ -381,7 +382,7 @@ def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
     assert all(n < 20_000 for n in turns), sent  # a new message and the moved cache marker
     assert sent[0] == len(bodies[0]) and sent[9] == len(bodies[9])
     assert 36_000 <= sent[7] <= len(bodies[7]) - 60_000  # its 3 messages, not 60 KB of tools
-    assert sent[6] == 0  # the same bytes again
+    assert sent[6] == 0 and received[6] is received[5]  # the same bytes again: the same object
 
 
 def test_a_new_recorder_process_gets_the_waiting_frames_packed_again(tmp_path):
