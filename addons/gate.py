@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from ipaddress import ip_address
@@ -143,17 +144,17 @@ class Gate:
 
     # -- hooks ---------------------------------------------------------------------------
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """The rules on an LLM request; a coroutine only for `/__proxy/api/rules*`."""
         if flow.response is not None:
-            return
+            return None
         if flow.request.path.startswith(RULES_PATH) and isinstance(
             flow.client_conn.proxy_mode, ReverseMode
         ):
-            flow.response = await self.api(flow)
-            return
+            return self.answer(flow)
         state: FlowState | None = flow.metadata.get(STATE)
         if not self.active or state is None or state.dialect is None or state.request_tap:
-            return
+            return None
         started = time.perf_counter()
         try:
             self.check(flow, state)
@@ -161,6 +162,10 @@ class Gate:
             self.errors += 1
             log.exception("rules could not run on flow %s; forwarded untouched", flow.id)
         state.overhead += time.perf_counter() - started
+        return None
+
+    async def answer(self, flow: http.HTTPFlow) -> None:
+        flow.response = await self.api(flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if HOLD in flow.metadata and flow.response is not None:

@@ -14,6 +14,7 @@ if str(ROOT) not in sys.path:
 
 from addons.capture import Capture  # noqa: E402
 from addons.console import Console  # noqa: E402
+from addons.dispatch import Dispatch  # noqa: E402
 from addons.gate import Gate  # noqa: E402
 from addons.health import Health  # noqa: E402
 from addons.routing import Router  # noqa: E402
@@ -24,12 +25,15 @@ suite = Suite()
 suite.capture = Capture(suite)
 suite.gate = Gate(suite)
 
+# One addon object for mitmproxy, which looks each event's handlers up in this order once.
 addons = [
-    suite,
-    Router(suite),
-    suite.gate,
-    UI(suite),
-    Health(suite),
-    suite.capture,
-    Console(suite),
+    Dispatch(
+        suite,
+        Router(suite),
+        suite.gate,
+        UI(suite),
+        Health(suite),
+        suite.capture,
+        Console(suite),
+    )
 ]

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Awaitable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -223,19 +224,24 @@ class UI:
 
     # -- routing -----------------------------------------------------------------------------
 
-    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """A UI request is sent to Datasette (awaited: it may wait for Datasette to start);
+        anything else returns at once, with no coroutine made for it."""
         if flow.response is not None or not isinstance(flow.client_conn.proxy_mode, ReverseMode):
-            return
+            return None
         path = flow.request.path.partition("?")[0]
         if not (path == PREFIX or path.startswith(BASE_URL)):
-            return
+            return None
         if is_suite_path(path) or not self.settings.enabled:
-            return  # answered by another addon (health answers 404 when the UI is off)
+            return None  # answered by another addon (health answers 404 when the UI is off)
         flow.metadata[UI_FLOW] = True
         if path == PREFIX:
             query = flow.request.path[len(PREFIX) :]
             flow.response = http.Response.make(302, b"", {"location": BASE_URL + query})
-            return
+            return None
+        return self.to_datasette(flow)
+
+    async def to_datasette(self, flow: http.HTTPFlow) -> None:
         if not self.ready and self.starting:
             # Just started or restarting: wait a little rather than fail the page.
             with contextlib.suppress(TimeoutError):

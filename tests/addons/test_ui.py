@@ -27,8 +27,10 @@ def flow(path: str, mode: str = "reverse:http://127.0.0.1:9001@127.0.0.1:8000", 
     return tflow.tflow(client_conn=client, req=req)
 
 
-def run(coroutine):
-    return asyncio.run(coroutine)
+def run(result):
+    """What mitmproxy does with a hook's result: awaits it when it is awaitable."""
+    if result is not None:
+        asyncio.run(result)
 
 
 def ready_ui(**settings) -> UI:
@@ -161,7 +163,7 @@ async def test_requests_wait_for_datasette_while_it_starts(monkeypatch):
         ui.ready = True
         ui.became_ready.set()
 
-    await asyncio.gather(ui.requestheaders(f), comes_up())
+    await asyncio.gather(ui.requestheaders(f), comes_up())  # a UI path: a coroutine
     assert f.response is None and f.request.port == 8765
     ui.task.cancel()
 
