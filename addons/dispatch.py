@@ -10,11 +10,13 @@ with one handler gets that bound method itself, an event with several a function
 them in order, and every other event None, which mitmproxy skips without raising anything.
 
 A handler may return an awaitable (a coroutine for the requests it must answer itself); the
-handlers after it then run once it is done, as mitmproxy would run them.
+handlers after it then run once it is done, as mitmproxy would run them, in a task of their
+own: mitmproxy awaits it, except when it unloads a script, where it calls `done` and moves on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,7 +41,11 @@ def in_order(handlers: list[Handler]) -> Handler:
         for i, handler in enumerate(handlers):
             result = handler(*args)
             if result is not None and inspect.isawaitable(result):
-                return finish(result, handlers[i + 1 :], args)
+                rest = finish(result, handlers[i + 1 :], args)
+                try:  # a task: the rest run even if the caller does not await (a script reload)
+                    return asyncio.get_running_loop().create_task(rest)
+                except RuntimeError:
+                    return rest
         return None
 
     return handle

@@ -210,8 +210,19 @@ class UI:
             )
         self.task = asyncio.get_running_loop().create_task(self.supervise())
 
-    async def done(self) -> None:
+    def done(self) -> Awaitable[None] | None:
+        """Stop Datasette. mitmproxy awaits this at shutdown, but calls it without awaiting when
+        it unloads the script (a reload), so the stop goes on as a task of its own."""
         self.stopping = True
+        try:
+            return asyncio.get_running_loop().create_task(self.shut_down())
+        except RuntimeError:  # no event loop: nothing to wait on, only the process to stop
+            if self.process is not None and self.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.send_signal(signal.SIGTERM)
+            return None
+
+    async def shut_down(self) -> None:
         await self.stop_process()
         if self.task is not None:
             self.task.cancel()

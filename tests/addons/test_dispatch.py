@@ -48,6 +48,17 @@ def test_handlers_after_an_awaitable_one_run_once_it_is_done():
     assert seen == ["a:request", "b:request", "b:done", "c:request"]
 
 
+async def test_handlers_after_an_awaitable_one_run_even_when_nobody_awaits():
+    """mitmproxy calls `done` without awaiting it when it unloads a script."""
+    seen: list[str] = []
+    dispatch = Dispatch(Part("a", seen, wait=True), Part("b", seen))
+    pending = dispatch.request(tflow.tflow())  # a task of its own: not awaited here
+    assert seen == ["a:request"]
+    while not pending.done():
+        await asyncio.sleep(0)
+    assert seen == ["a:request", "a:done", "b:request"]
+
+
 def test_every_hook_of_the_suites_addons_is_dispatched():
     import addons.main as main
 

@@ -183,6 +183,26 @@ async def test_supervisor_restarts_a_crashing_child_then_gives_up(tmp_path, capl
     assert not ui.metadata_path.exists()
 
 
+async def test_datasette_stops_when_the_script_is_unloaded_without_awaiting_done(tmp_path):
+    """A script reload: mitmproxy calls `done` and does not await what it returns."""
+    db = tmp_path / "proxy.db"
+    db.touch()
+    ui = UI(SimpleNamespace(db_path=db), Settings(port=1))
+    ui.port = 1
+    ui.command = lambda *_: [sys.executable, "-c", "import time; time.sleep(60)"]
+    ui.task = asyncio.get_running_loop().create_task(ui.supervise())
+    deadline = asyncio.get_running_loop().time() + 20
+    while ui.process is None:  # the supervisor has started the child
+        assert asyncio.get_running_loop().time() < deadline, "the child never started"
+        await asyncio.sleep(0.01)
+    child = ui.process
+    stopping = ui.done()  # not awaited
+    await asyncio.wait_for(child.wait(), 10)
+    assert child.returncode is not None
+    await stopping  # the task finishes on its own; awaited here only to end the test cleanly
+    assert ui.task is None and not ui.metadata_path.exists()
+
+
 @pytest.mark.parametrize(
     "listen, expected",
     [
