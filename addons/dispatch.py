@@ -33,7 +33,14 @@ class Dispatch:
         self.parts = parts
         for name in hooks.all_hooks:
             found = [h for part in parts if callable(h := getattr(part, name, None))]
-            setattr(self, name, found[0] if len(found) == 1 else in_order(found) if found else None)
+            if len(found) > 1:
+                setattr(self, name, in_order(found))
+            elif found or name not in DEPRECATED:
+                setattr(self, name, found[0] if found else None)
+
+
+# Events mitmproxy warns about at start-up when an addon has an attribute of their name.
+DEPRECATED = frozenset({"add_log"})
 
 
 def in_order(handlers: list[Handler]) -> Handler:

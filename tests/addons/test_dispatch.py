@@ -36,6 +36,7 @@ def test_an_event_reaches_its_handlers_in_order_and_no_other_event_is_looked_up(
     assert seen == ["a:request", "b:request"]
     assert dispatch.response == only.response  # one handler: the bound method itself
     assert dispatch.requestheaders is None and dispatch.tcp_message is None
+    assert not hasattr(dispatch, "add_log")  # mitmproxy would warn that it is deprecated
 
 
 def test_handlers_after_an_awaitable_one_run_once_it_is_done():

@@ -23,6 +23,7 @@ def test_terminal_shows_one_readable_line_per_exchange(proxy):
     assert "→" in line  # tokens in→out
     # mitmproxy's own flow dump and connection chatter are replaced by that line.
     assert not any("<< 200 OK" in out or "client connect" in out for out in proxy.lines)
+    assert not any("deprecated" in out for out in proxy.lines)  # nothing to alarm a user
 
 
 def test_quiet_option_turns_the_log_off(make_proxy):
