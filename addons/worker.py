@@ -218,7 +218,6 @@ class Frame:
 
     parts: list[bytes | memoryview]  # what `pack_jobs` made
     batch: list[Any]  # its jobs, to pack again for a new process (which remembers no bodies)
-    jobs: int  # jobs in it
     work: int  # of those, pipeline jobs (not calls)
     size: int  # bytes
 
@@ -405,7 +404,7 @@ class Worker:
         and in the writer's queue; so it is 0 only once the recorder has caught up."""
         stats = dict(self.latest)
         stats["dropped"] = stats.get("dropped", 0) + self.dropped
-        here = len(self.pending) + sum(frame.jobs for frame in self.frames)
+        here = len(self.pending) + sum(len(frame.batch) for frame in self.frames)
         unanalysed = max(0, self.sent - stats.get("jobs", 0))
         stats["queue_depth"] = here + unanalysed + stats.get("write_queue", 0)
         stats["restarts"] = self.restarts
@@ -446,7 +445,7 @@ class Worker:
     def add_frame(self, batch: list[Any]) -> None:
         parts = pack_jobs(batch, self.recent)
         work = sum(1 for job in batch if not isinstance(job, tuple))  # not calls
-        frame = Frame(parts, batch, len(batch), work, sum(len(part) for part in parts))
+        frame = Frame(parts, batch, work, sum(len(part) for part in parts))
         self.frames.append(frame)
         self.backlog += frame.size
 
@@ -524,7 +523,7 @@ class Worker:
         log.error("the recorder process exited (code %s)", process.returncode)
         if self.restarts >= self.max_restarts:
             self.process = None
-            self.dropped += len(self.pending) + sum(frame.jobs for frame in self.frames)
+            self.dropped += len(self.pending) + sum(len(frame.batch) for frame in self.frames)
             self.pending.clear()
             self.frames.clear()
             self.backlog = 0

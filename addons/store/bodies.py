@@ -252,9 +252,9 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     """
     conn = _conn(db)
     body = bytes(body)
-    body_id = _RECENT.get(body) or hashlib.sha256(body).hexdigest()
+    body_id = _RECENT_IDS.get(body) or hashlib.sha256(body).hexdigest()
     if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
-        _RECENT.put(body, body_id)
+        _RECENT_IDS.put(body, body_id)
         return body_id
     pieces, kept = _pieces(body)
     hashes = []
@@ -295,11 +295,11 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
         "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, ?)",
         (body_id, len(body), json.dumps(hashes, separators=(",", ":"))),
     )
-    _RECENT.put(body, body_id)
+    _RECENT_IDS.put(body, body_id)
     return body_id
 
 
-class _RecentBodies:
+class _RecentIds:
     """The ids of the last few large bodies stored: a body sent again (a retry, the same
     prompt to another model) is found by comparing bytes, cheaper than hashing them. Only
     the hash is saved: `store` still checks that the body is in the database."""
@@ -329,7 +329,7 @@ class _RecentBodies:
             del self.memo[: len(self.memo) - self.entries]
 
 
-_RECENT = _RecentBodies()
+_RECENT_IDS = _RecentIds()
 
 
 def load(db: sqlite_utils.Database | sqlite3.Connection, body_id: str) -> bytes:
