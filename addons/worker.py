@@ -49,6 +49,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from addons.overlap import common_prefix, common_suffix
+
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = struct.Struct("!I")  # results frames: the size of the pickle that follows
 JOBS_HEAD = struct.Struct("!II")  # jobs frames: pickle size, out-of-band bodies; a BODY_HEAD each
@@ -148,34 +150,6 @@ class RecentBodies:
     def remember(self, body: bytes) -> None:
         if len(body) <= RECENT_MAX:
             self.bodies.append(body)
-
-
-def common_prefix(a: bytes, b: memoryview) -> int:
-    """How many leading bytes `a` and `b` share: a binary search of memcmps, each over the
-    bytes not yet known to match (`startswith` stops at the first byte that differs, and a
-    memoryview slice copies nothing); the whole of the shorter first, as a resent body is."""
-    lo, hi = 0, min(len(a), len(b))
-    probe = hi
-    while lo < hi:
-        if a.startswith(b[lo:probe], lo):
-            lo = probe
-        else:
-            hi = probe - 1
-        probe = (lo + hi + 1) // 2
-    return lo
-
-
-def common_suffix(a: bytes, b: memoryview, most: int) -> int:
-    """How many trailing bytes `a` and `b` share, at most `most`; as `common_prefix`."""
-    lo, hi, end, a_end = 0, most, len(b), len(a)
-    probe = hi
-    while lo < hi:
-        if a.endswith(b[end - probe : end - lo], 0, a_end - lo):
-            lo = probe
-        else:
-            hi = probe - 1
-        probe = (lo + hi + 1) // 2
-    return lo
 
 
 def pack_jobs(jobs: list[Any], recent: RecentBodies) -> list[bytes | memoryview]:

@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from addons.wire.model import TOOL_CALL, Block, Request
+from addons.wire.model import TOOL_CALL, Block, Message, Request
 
 from .base import (
     WARN,
@@ -58,9 +58,9 @@ from .base import (
 )
 from .common import (
     IdentityMemo,
+    UserTurns,
     canonical_args,
     has_tool_calls,
-    is_user_turn,
     with_system_note,
 )
 
@@ -116,26 +116,32 @@ def _signatures(calls: list[Block]) -> list[Signature]:
     return [_SIGNATURES.get(b, _signature) for b in calls]
 
 
+_USER_TURNS = UserTurns()
+
+
 def _segments(request: Request, window: int) -> tuple[list[Block], list[Block]]:
     """The last `window` tool calls since the last user message, and the last `window` of
     those between the two user messages before it."""
-    current: list[Block] = []
-    before: list[Block] = []
-    seen_user = False
-    target = current
-    for m in reversed(request.messages):
-        if m.role == "assistant":
-            if len(target) < window:
-                target.extend(b for b in reversed(m.blocks) if b.type == TOOL_CALL)
-        elif m.role == "user" and is_user_turn(m):
-            if seen_user:
-                break
-            seen_user = True
-            target = before
-    del current[window:], before[window:]
-    current.reverse()
-    before.reverse()
+    messages = request.messages
+    turns = _USER_TURNS.of(messages)
+    last = turns[-1] if turns else -1
+    current = _last_calls(messages, last + 1, len(messages), window)
+    before = _last_calls(messages, turns[-2] + 1 if len(turns) > 1 else 0, last, window)
     return current, before
+
+
+def _last_calls(messages: list[Message], start: int, stop: int, window: int) -> list[Block]:
+    """The last `window` tool calls the assistant made in `messages[start:stop]`, in order."""
+    calls: list[Block] = []
+    for i in range(stop - 1, start - 1, -1):
+        m = messages[i]
+        if m.role == "assistant":
+            calls.extend(b for b in reversed(m.blocks) if b.type == TOOL_CALL)
+            if len(calls) >= window:
+                break
+    del calls[window:]
+    calls.reverse()
+    return calls
 
 
 def _hits(sigs: list[Signature]) -> list[tuple[str, Signature, int]]:

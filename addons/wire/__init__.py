@@ -59,8 +59,8 @@ LOADER = BodyLoader()  # one per process: the proxy's rules and the recorder eac
 def _load(body: bytes | str) -> Any:
     if LOADER.min_bytes <= len(body) <= LOADER.max_bytes:  # an agent's resent conversation
         try:
-            data = LOADER.load(body if isinstance(body, str) else bytes(body).decode("utf-8"))
-        except UnicodeDecodeError:
+            data = LOADER.load(body.encode("utf-8") if isinstance(body, str) else bytes(body))
+        except UnicodeEncodeError:  # a lone surrogate
             data = None
         if data is not None:
             return data

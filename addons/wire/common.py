@@ -10,6 +10,8 @@ import json
 import re
 import threading
 from collections.abc import Callable, Container
+from itertools import islice
+from operator import is_not
 from typing import Any, TypeVar
 
 import orjson
@@ -93,10 +95,10 @@ class PrefixMemo:
                 None,
             )
             old_items, old_parsed = self.lists.pop(match) if match is not None else ([], [])
-        same = 0
-        for old, new in zip(old_items, items, strict=False):
-            # `BodyLoader` hands back the very objects it parsed before for the text it has
-            # seen: those need no comparing (`!=` on two dicts compares even a dict with itself).
+        # `BodyLoader` hands back the very objects it parsed before for the text it has seen:
+        # those are counted in C (`!=` on two dicts compares even a dict with itself).
+        same = leading_identical(old_items, items)
+        for old, new in zip(islice(old_items, same, None), islice(items, same, None), strict=False):
             if old is not new and old != new:
                 break
             same += 1
@@ -105,6 +107,15 @@ class PrefixMemo:
             self.lists.append((items, parsed))
             del self.lists[: -self.entries]
         return list(parsed)  # the caller's own list: appending to it leaves the memo alone
+
+
+def leading_identical(a: list[Any], b: list[Any]) -> int:
+    """How many leading items of `a` and `b` are the same objects."""
+    differs = list(map(is_not, a, b))
+    try:
+        return differs.index(True)
+    except ValueError:
+        return len(differs)
 
 
 def parse_arguments(text: str) -> Any:

@@ -4,16 +4,17 @@ An agent resends its whole conversation every turn: turn N's body is turn N-1's 
 messages added at the end of its list (and a cache marker moved). Parsing all of it again
 costs a pass over the whole body, 0.1 ms for 150 KB with orjson, on the proxy's event loop
 when a rule needs the request and again in the recorder process. `BodyLoader` remembers the
-last few large bodies cut at their list's elements, as text, with what each element parsed
-to. A new body that starts with the same text as one of them reuses those elements up to the
-first that differs, and parses only the rest; the text after the list (system prompt, tools)
-is reused when it is the same too. Comparing text is a memcmp, so a body that repeats 140 KB
-of an earlier one and adds 10 KB costs about what parsing 10 KB does.
+last few large bodies as they came, with where each element of their list ends and what it
+parsed to. A new body is compared with each of them at memcmp speed (`common_prefix`); the
+elements wholly inside the bytes it shares are reused, and only the rest is decoded and
+parsed. The text after the list (system prompt, tools) is reused when the body ends with the
+same bytes. So a body that repeats 140 KB of an earlier one and adds 10 KB costs about what
+parsing 10 KB does, and one sent again costs two memcmps.
 
 The result is what `json.loads` gives for the body, key order included; anything this module
-does not expect (no list key, a list key twice, a body that is not one object) goes to the
-caller's plain parse instead. Parsed elements are shared between results, which is safe for
-the same reason `PrefixMemo` is: nothing mutates a parsed request.
+does not expect (no list key, a list key twice, a body that is not one object, bytes that are
+not UTF-8) goes to the caller's plain parse instead. Parsed elements are shared between
+results, which is safe for the same reason `PrefixMemo` is: nothing mutates a parsed request.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ from __future__ import annotations
 import json
 import re
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from addons.overlap import common_prefix
 
 # Top-level keys holding the conversation, by dialect: anthropic, openai chat and ollama
 # ("messages"), gemini ("contents"), openai responses ("input").
 LIST_KEYS = ("messages", "contents", "input")
 MIN_BYTES = 16 * 1024  # below this a plain parse is as fast as any comparison
 MAX_BYTES = 4 * 1024 * 1024  # a 1M-token context; beyond it, keeping bodies costs too much memory
-_WS = re.compile(r"[ \t\n\r]*")
+_WS = re.compile(rb"[ \t\n\r]*")
+_WS_TEXT = re.compile(r"[ \t\n\r]*")
+COMMA = ord(",")
 _DECODER = json.JSONDecoder()
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
 
@@ -42,13 +48,26 @@ class NotCacheable(Exception):
 
 @dataclass(slots=True, eq=False)
 class Entry:
-    head: str  # the text up to and including the list's "["
+    body: bytes  # the whole body, as it came
+    head_end: int  # where the list's elements start: just after its "["
     head_data: dict[str, Any]  # the keys before the list
     key: str  # the list's key
-    segments: list[str]  # each element's text, with the separator and space before it
+    ends: list[int]  # where each element's text ends (after the separator and space before it)
     values: list[Any]  # what each element parsed to
-    tail: str  # the text after the list's "]"
+    tail_at: int  # where the text after the list's "]" starts
     tail_data: dict[str, Any] | None  # the keys after the list, once a later body needed them
+
+    def end_of(self, count: int) -> int:
+        """Where the text of the first `count` elements ends."""
+        return self.ends[count - 1] if count else self.head_end
+
+    def tail(self) -> memoryview:
+        return memoryview(self.body)[self.tail_at :]
+
+    def document(self) -> dict[str, Any]:
+        if self.tail_data is None:
+            self.tail_data = _tail_data(self.body[self.tail_at :], self.key)
+        return {**self.head_data, self.key: list(self.values), **self.tail_data}
 
 
 class BodyLoader:
@@ -61,21 +80,24 @@ class BodyLoader:
         self.cache: list[Entry] = []  # newest last
         self.lock = threading.Lock()  # the UI parses from several threads
 
-    def load(self, text: str) -> dict[str, Any] | None:
+    def load(self, body: bytes) -> dict[str, Any] | None:
         """The body's JSON object, or None when this loader cannot tell (parse it plainly)."""
-        if not self.min_bytes <= len(text) <= self.max_bytes:
+        if not self.min_bytes <= len(body) <= self.max_bytes:
             return None
         try:
             with self.lock:
-                best, reused, end = self._best_match(text)
+                best, reused, shared = self._best_match(body)
+            new = len(body) - best.end_of(reused) - len(best.tail()) if best else len(body)
+            if best is not None and shared == len(body) == len(best.body):
+                entry, result = best, best.document()  # sent again
             # Scanning new elements costs about 3.5 times what orjson does per byte: reuse an
             # earlier body when what is new in the list is under a third of this one.
-            if best is not None and (len(text) - end - len(best.tail)) * 3 <= len(text):
-                entry, result = self._extend(text, best, reused, end)
-            else:  # new, or sharing little: the fast parse, then found in the text
+            elif best is not None and new * 3 <= len(body):
+                entry, result = self._extend(body, best, reused)
+            else:  # new, or sharing little: the fast parse, then found in the body
                 best = None
-                entry, result = self._index(text)
-        except (NotCacheable, ValueError, IndexError, RecursionError):
+                entry, result = self._index(body)
+        except (NotCacheable, ValueError, IndexError, RecursionError):  # bad UTF-8 is a ValueError
             return None
         with self.lock:
             if best is not None and best in self.cache:  # by identity
@@ -84,65 +106,70 @@ class BodyLoader:
             del self.cache[: -self.entries]
         return result
 
-    def _best_match(self, text: str) -> tuple[Entry | None, int, int]:
-        """The remembered body sharing the most leading elements with `text`: (entry, how
-        many elements, where the last shared one ends in `text`)."""
-        best, reused, end = None, -1, 0
+    def _best_match(self, body: bytes) -> tuple[Entry | None, int, int]:
+        """The remembered body sharing the most leading elements with `body`: (entry, how
+        many elements, how many leading bytes)."""
+        best, reused, most = None, -1, 0
         for entry in reversed(self.cache):
-            if not text.startswith(entry.head):
+            shared = common_prefix(body, memoryview(entry.body))
+            if shared < entry.head_end:
                 continue
-            pos, count = len(entry.head), 0
-            for segment in entry.segments:
-                if not text.startswith(segment, pos):
-                    break
-                pos += len(segment)
-                count += 1
+            count = bisect_right(entry.ends, shared)
             if count > reused:
-                best, reused, end = entry, count, pos
-        return best, reused, end
+                best, reused, most = entry, count, shared
+            if shared == len(body) == len(entry.body):
+                break
+        return best, reused, most
 
-    def _extend(self, text: str, old: Entry, reused: int, pos: int) -> tuple[Entry, dict[str, Any]]:
-        """A body that starts like `old` for `reused` elements (ending at `pos`), and the
-        document: those elements reused, the rest parsed."""
-        segments, values = old.segments[:reused], old.values[:reused]
-        tail_at = _scan_elements(text, pos, segments, values)
-        tail = text[tail_at:]
-        tail_data = old.tail_data
-        if tail_data is None or tail != old.tail:
-            tail_data = _tail_data(tail, old.key)
-        entry = Entry(old.head, old.head_data, old.key, segments, values, tail, tail_data)
-        return entry, {**old.head_data, old.key: list(values), **tail_data}
+    def _extend(self, body: bytes, old: Entry, reused: int) -> tuple[Entry, dict[str, Any]]:
+        """A body that starts like `old` for `reused` elements, and the document: those
+        elements reused, the rest parsed."""
+        ends, values = old.ends[:reused], old.values[:reused]
+        pos, tail = old.end_of(reused), old.tail()
+        stop = len(body) - len(tail)
+        same_tail = stop >= pos and body.endswith(tail)
+        tail_at = -1
+        if same_tail:  # as an agent sends it: only the new elements are read
+            try:
+                tail_at = _scan_elements(body, pos, stop, ends, values)
+            except (NotCacheable, ValueError, IndexError):  # the list goes on into that text
+                del ends[reused:], values[reused:]
+        if tail_at < 0:
+            tail_at = _scan_elements(body, pos, len(body), ends, values)
+        tail_data = old.tail_data if same_tail and tail_at == stop else None
+        entry = Entry(body, old.head_end, old.head_data, old.key, ends, values, tail_at, tail_data)
+        return entry, entry.document()
 
-    def _index(self, text: str) -> tuple[Entry, dict[str, Any]]:
+    def _index(self, body: bytes) -> tuple[Entry, dict[str, Any]]:
         """A body seen for the first time, cut into its elements, and the document."""
-        head_end, key, head_data = _head(text)
-        document = orjson.loads(text)  # the fast parse; its elements are then found in the text
+        head_end, key, head_data = _head(body)
+        document = orjson.loads(body)  # the fast parse; its elements are then found in the body
         if not isinstance(document, dict) or not isinstance(document.get(key), list):
             raise NotCacheable
-        segments: list[str] = []
+        ends: list[int] = []
         values: list[Any] = []
         pos = head_end
         for value in document[key]:
-            start = _WS.match(text, pos).end()
+            start = _WS.match(body, pos).end()
             if values:
-                if text[start] != ",":
+                if body[start] != COMMA:
                     raise NotCacheable
-                start = _WS.match(text, start + 1).end()
-            compact = orjson.dumps(value).decode()
-            if not text.startswith(compact, start):
+                start = _WS.match(body, start + 1).end()
+            compact = orjson.dumps(value)
+            if not body.startswith(compact, start):
                 break  # not compact JSON (or other spacing, escapes): scan the rest
-            segments.append(text[pos : start + len(compact)])
-            values.append(value)
             pos = start + len(compact)
-        tail_at = _scan_elements(text, pos, segments, values)
+            ends.append(pos)
+            values.append(value)
+        tail_at = _scan_elements(body, pos, len(body), ends, values)
         # The keys after the list are parsed from their text only if a later body reuses them.
-        entry = Entry(text[:head_end], head_data, key, segments, values, text[tail_at:], None)
-        return entry, document
+        return Entry(body, head_end, head_data, key, ends, values, tail_at, None), document
 
 
-def _head(text: str) -> tuple[int, str, dict[str, Any]]:
-    """Where the list's "[" ends, its key, and the keys before it."""
-    ws = _WS.match
+def _head(body: bytes) -> tuple[int, str, dict[str, Any]]:
+    """Where the list's "[" ends (in bytes), its key, and the keys before it."""
+    text = body.decode("utf-8")
+    ws = _WS_TEXT.match
     idx = ws(text, 0).end()
     if text[idx] != "{":
         raise NotCacheable
@@ -161,7 +188,7 @@ def _head(text: str) -> tuple[int, str, dict[str, Any]]:
             head_data = orjson.loads(before + "}")
             if key in head_data:
                 raise NotCacheable  # the key twice
-            return idx + 1, key, head_data
+            return len(text[: idx + 1].encode("utf-8")), key, head_data
         _, idx = _DECODER.raw_decode(text, idx)
         idx = ws(text, idx).end()
         if text[idx] != ",":
@@ -170,31 +197,36 @@ def _head(text: str) -> tuple[int, str, dict[str, Any]]:
     raise NotCacheable
 
 
-def _scan_elements(text: str, pos: int, segments: list[str], values: list[Any]) -> int:
-    """Parse the list's elements from `pos` (just after an element, or after "[") to its "]",
-    appending to `segments` and `values`; returns where the text after "]" starts."""
-    ws = _WS.match
+def _scan_elements(body: bytes, pos: int, stop: int, ends: list[int], values: list[Any]) -> int:
+    """Parse the list's elements in `body[pos:stop]` (`pos` just after an element, or after
+    "["; `stop` past the list's "]"), appending to `ends` and `values`; returns where the
+    text after "]" starts."""
+    text = body[pos:stop].decode("utf-8")
+    ascii = text.isascii()  # then a character is a byte (str knows this without looking)
+    ws = _WS_TEXT.match
     raw_decode = _DECODER.raw_decode
+    at = 0  # where `text` has been read to, and `pos` where that is in `body`
     while True:
-        idx = ws(text, pos).end()
+        idx = ws(text, at).end()
         if text[idx] == "]":
-            return idx + 1
+            return pos + (idx + 1 - at if ascii else len(text[at : idx + 1].encode("utf-8")))
         if values:
             if text[idx] != ",":
                 raise NotCacheable
             idx = ws(text, idx + 1).end()
         value, end = raw_decode(text, idx)
-        segments.append(text[pos:end])
+        pos += end - at if ascii else len(text[at:end].encode("utf-8"))
+        at = end
+        ends.append(pos)
         values.append(value)
-        pos = end
 
 
-def _tail_data(tail: str, key: str) -> dict[str, Any]:
+def _tail_data(tail: bytes, key: str) -> dict[str, Any]:
     """The keys after the list, from the text after its "]" (`,"system":...}` or `}`)."""
-    rest = tail.lstrip(" \t\n\r")
-    if rest.startswith(","):
-        data = orjson.loads("{" + rest[1:])
-    elif rest.rstrip(" \t\n\r") == "}":
+    rest = tail.lstrip(b" \t\n\r")
+    if rest.startswith(b","):
+        data = orjson.loads(b"{" + rest[1:])
+    elif rest.rstrip(b" \t\n\r") == b"}":
         return {}
     else:
         raise NotCacheable

@@ -22,28 +22,31 @@ def body(messages: list, *, indent: int | None = None, **extra) -> str:
     return json.dumps(doc, indent=indent, separators=None if indent else (",", ":"))
 
 
-def turns(n: int) -> list[dict]:
+def turns(n: int, line: str = "x = 1\n") -> list[dict]:
     messages: list[dict] = [{"role": "user", "content": "fix the tests " * 1300}]
     for i in range(n):
         call = {"type": "tool_use", "id": f"t{i}", "name": "Read", "input": {"path": f"/{i}"}}
         messages.append({"role": "assistant", "content": [call]})
-        result = {"type": "tool_result", "tool_use_id": f"t{i}", "content": "x = 1\n" * 100}
+        result = {"type": "tool_result", "tool_use_id": f"t{i}", "content": line * 100}
         messages.append({"role": "user", "content": [result]})
     return messages
 
 
 def loads_like_json(loader: BodyLoader, text: str) -> dict:
-    data = loader.load(text)
+    data = loader.load(text.encode())
     expected = json.loads(text)
     assert data == expected and list(data) == list(expected)
     return data
 
 
-def test_each_turn_of_a_growing_conversation_reuses_the_last_one():
+@pytest.mark.parametrize("line", ["x = 1\n", "ñ = «1» 🙂\n"])
+def test_each_turn_of_a_growing_conversation_reuses_the_last_one(line):
     loader = BodyLoader()
     previous = None
     for n in range(1, 12):
-        data = loads_like_json(loader, body(turns(n)))
+        doc = json.loads(body(turns(n, line)))
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        data = loads_like_json(loader, text)
         if previous is not None:
             # the elements both turns share are the same objects: parsed once
             assert data["messages"][0] is previous["messages"][0]
@@ -103,14 +106,14 @@ def test_other_spellings_of_json_load_the_same(text):
     ],
 )
 def test_shapes_it_does_not_handle_go_to_the_plain_parse(text):
-    assert BodyLoader().load(text) is None
+    assert BodyLoader().load(text.encode()) is None
 
 
 def test_small_and_huge_bodies_are_left_to_the_plain_parse():
-    assert BodyLoader().load(body(turns(0))[:15000]) is None
+    assert BodyLoader().load(body(turns(0))[:15000].encode()) is None
     huge = body(turns(3), padding="x" * (4 * 1024 * 1024))
     loader = BodyLoader()
-    assert loader.load(huge) is None and not loader.cache  # nothing that size is kept
+    assert loader.load(huge.encode()) is None and not loader.cache  # nothing that size is kept
 
 
 def test_parse_request_through_the_loader_equals_a_plain_parse():
@@ -122,12 +125,17 @@ def test_parse_request_through_the_loader_equals_a_plain_parse():
         assert wire.parse_request("anthropic", raw) == anthropic.parse_request(json.loads(raw))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=6),
     st.sampled_from([None, 1]),
+    st.sampled_from(["x = 1\n", "ñ = «1» 🙂\n"]),  # a character of several bytes, or none
+    st.booleans(),
 )
-def test_any_sequence_of_turns_loads_like_json(sizes, indent):
+def test_any_sequence_of_turns_loads_like_json(sizes, indent, line, ascii):
     loader = BodyLoader(entries=2)
     for n in sizes:
-        loads_like_json(loader, body(turns(n), indent=indent))
+        doc = json.loads(body(turns(n, line), indent=indent, system="Ünïcode " * 60))
+        spacing = None if indent else (",", ":")
+        text = json.dumps(doc, indent=indent, separators=spacing, ensure_ascii=ascii)
+        loads_like_json(loader, text)
