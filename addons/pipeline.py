@@ -26,8 +26,9 @@ from mitmproxy.net import encoding
 
 from addons import clients, credentials, threads, wire
 from addons.store.recorder import yield_cpu
+from addons.wire.common import PrefixMemo
 from addons.wire.decode import Decoder
-from addons.wire.model import TEXT, TOOL_CALL, Request, Response
+from addons.wire.model import TEXT, TOOL_CALL, Message, Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -124,30 +125,40 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Per message, carried forward from the conversation's last request: an agent resends its
+# history every turn and the parser hands back the same Message objects (see PrefixMemo).
+_CHARS = PrefixMemo()
+_USER_TEXT = PrefixMemo()
+
+
 def estimate_tokens(request: Request) -> int:
     """A chars/3.5 estimate of the prompt, shown until the upstream reports real usage."""
-    chars = len(request.system_text)
-    for message in request.messages:
-        for block in message.blocks:
-            chars += len(block.text)
-            if block.type == TOOL_CALL and block.arguments is not None:
-                chars += len(str(block.arguments))
-            for inner in block.content or ():
-                chars += len(inner.text)
+    chars = len(request.system_text) + sum(_CHARS.map(request.messages, _chars))
     return int(chars / 3.5)
 
 
+def _chars(message: Message) -> int:
+    chars = 0
+    for block in message.blocks:
+        chars += len(block.text)
+        if block.type == TOOL_CALL and block.arguments is not None:
+            chars += len(str(block.arguments))
+        for inner in block.content or ():
+            chars += len(inner.text)
+    return chars
+
+
 def last_user_text(request: Request) -> str:
-    for message in reversed(request.messages):
-        if message.role == "user":
-            text = "\n".join(
-                b.text for b in message.blocks if b.type == TEXT and b.text
-            ) or "\n".join(
-                inner.text for b in message.blocks for inner in (b.content or ()) if inner.text
-            )
-            if text:
-                return text[:PREVIEW_CHARS]
-    return ""
+    texts = _USER_TEXT.map(request.messages, _user_text)
+    return next((text for text in reversed(texts) if text), "")[:PREVIEW_CHARS]
+
+
+def _user_text(message: Message) -> str:
+    if message.role != "user":
+        return ""
+    return "\n".join(b.text for b in message.blocks if b.type == TEXT and b.text) or "\n".join(
+        inner.text for b in message.blocks for inner in (b.content or ()) if inner.text
+    )
 
 
 def usage_fields(response: Response, estimate_output: bool = False) -> dict[str, Any]:

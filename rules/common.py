@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from itertools import compress
 from typing import Any, TypeVar
 
-from addons.wire.common import leading_identical
+from addons.wire.common import PrefixMemo
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
 
 T = TypeVar("T")
@@ -122,39 +121,19 @@ def is_user_turn(message: Message) -> bool:
     return not results
 
 
-class UserTurns:
-    """Where the user spoke in each of the last few conversations: the indices of the
-    messages that are user turns (`is_user_turn`).
+_USER_TURNS = PrefixMemo()  # whether each message is a user turn, carried forward
+
+
+def user_turns(messages: list[Message]) -> list[int]:
+    """The indices of the messages that are user turns (`is_user_turn`).
 
     An agent resends its whole history every turn, and the parser hands back the same Message
-    objects for the messages it has seen (`PrefixMemo`). So what was found for a conversation's
-    last request is carried forward, and only the messages after those it shares with that
-    request are looked at: a Claude Code agent's long run of tool calls since the user last
-    spoke is not walked again on every request.
+    objects for the messages it has seen, so each message is looked at once (`PrefixMemo`):
+    a Claude Code agent's long run of tool calls since the user last spoke is not walked
+    again on every request.
     """
-
-    def __init__(self, entries: int = 8) -> None:
-        self.entries = entries
-        self.seen: list[tuple[list[Message], list[int]]] = []  # (messages, turns), newest last
-        self.lock = threading.Lock()
-
-    def of(self, messages: list[Message]) -> list[int]:
-        if not messages:
-            return []
-        first = messages[0]
-        with self.lock:
-            match = next(
-                (i for i in range(len(self.seen) - 1, -1, -1) if self.seen[i][0][0] is first),
-                None,
-            )
-            before, turns = self.seen.pop(match) if match is not None else ([], [])
-        shared = leading_identical(before, messages)
-        turns = turns[: bisect_left(turns, shared)]
-        turns.extend(i for i in range(shared, len(messages)) if is_user_turn(messages[i]))
-        with self.lock:
-            self.seen.append((list(messages), turns))
-            del self.seen[: -self.entries]
-        return list(turns)
+    flags = _USER_TURNS.map(messages, is_user_turn)
+    return list(compress(range(len(flags)), flags))
 
 
 def tool_calls(messages: list[Message]) -> Iterator[Block]:

@@ -58,9 +58,9 @@ from .base import (
 )
 from .common import (
     IdentityMemo,
-    UserTurns,
     canonical_args,
     has_tool_calls,
+    user_turns,
     with_system_note,
 )
 
@@ -116,14 +116,11 @@ def _signatures(calls: list[Block]) -> list[Signature]:
     return [_SIGNATURES.get(b, _signature) for b in calls]
 
 
-_USER_TURNS = UserTurns()
-
-
 def _segments(request: Request, window: int) -> tuple[list[Block], list[Block]]:
     """The last `window` tool calls since the last user message, and the last `window` of
     those between the two user messages before it."""
     messages = request.messages
-    turns = _USER_TURNS.of(messages)
+    turns = user_turns(messages)
     last = turns[-1] if turns else -1
     current = _last_calls(messages, last + 1, len(messages), window)
     before = _last_calls(messages, turns[-2] + 1 if len(turns) > 1 else 0, last, window)

@@ -1,4 +1,4 @@
-"""rules.common.UserTurns: carried forward from a conversation's last request, it finds the
+"""rules.common.user_turns: carried forward from a conversation's last request, it finds the
 same user turns as looking at every message."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from addons.wire.model import TEXT, TOOL_RESULT, Block, Message
 from rules import common
-from rules.common import UserTurns, is_user_turn
+from rules.common import is_user_turn, user_turns
 
 KINDS = {
     "user": lambda: Message("user", [Block(TEXT, text="please go on")]),
@@ -41,7 +41,7 @@ steps = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(steps)
 def test_carried_forward_it_finds_what_a_full_look_finds(steps):
-    memo = UserTurns(entries=3)
+    common._USER_TURNS.lists.clear()
     conversations: list[list[Message]] = []
     for which, keep, anew, added in steps:
         base = conversations[which] if which < len(conversations) else []
@@ -50,7 +50,7 @@ def test_carried_forward_it_finds_what_a_full_look_finds(steps):
         # the parser's fresh objects for messages it could not reuse (a moved cache marker)
         messages += [Message(m.role, list(m.blocks)) for m in base[keep : keep + anew]]
         messages += [KINDS[kind]() for kind in added]
-        assert memo.of(messages) == plain(messages)
+        assert user_turns(messages) == plain(messages)
         conversations.append(messages)
         del conversations[:-4]
 
@@ -59,10 +59,11 @@ def test_a_resent_conversation_is_looked_at_only_where_it_is_new(monkeypatch):
     looked = []
     real = common.is_user_turn
     monkeypatch.setattr(common, "is_user_turn", lambda m: looked.append(m) or real(m))
-    memo = UserTurns()
+    common._USER_TURNS.lists.clear()
     history = [KINDS["user"]()] + [KINDS[k]() for k in ["assistant", "results"] * 30]
-    assert memo.of(history) == [0] and len(looked) == 61
+    assert user_turns(history) == [0] and len(looked) == 61
     looked.clear()
-    grown = history[:-1] + [KINDS["results"](), KINDS["assistant"](), KINDS["user"]()]
-    assert memo.of(grown) == [0, 62]
-    assert looked == grown[60:]  # the last one parsed anew, and what was added
+    changed = Message("user", [Block(TOOL_RESULT, id="t1", text="ok", is_error=True)])
+    grown = history[:-1] + [changed, KINDS["assistant"](), KINDS["user"]()]
+    assert user_turns(grown) == [0, 62]
+    assert looked == grown[60:]  # the one that changed, and what was added
