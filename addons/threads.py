@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from addons.wire.model import TEXT, TOOL_CALL, TOOL_RESULT, Block, Message, Request
 
@@ -106,8 +107,55 @@ def content_key(request: Request) -> str | None:
     return _keys(request)[0]
 
 
+class _KeyMemo:
+    """The keys of the last few conversations, by the identity of what they are made of: the
+    system prompt's blocks and the messages up to the first answer. An agent resends them
+    every turn, and the parser hands back the same objects (`PrefixMemo`), so a Claude Code
+    request's 20 KB system prompt is not hashed again (0.03 ms) on every turn. Each entry
+    holds its objects, so that their ids cannot be reused while it is here."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[int, ...], tuple[tuple[object, ...], Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def keys(self, request: Request) -> tuple[str | None, str]:
+        parts = (*request.system, *_opening(request.messages))
+        key = tuple(map(id, parts))
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+                return entry[1]
+        result = _compute_keys(request)
+        with self.lock:
+            self.entries[key] = (parts, result)
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return result
+
+
+def _opening(messages: list[Message]) -> list[Message]:
+    """The messages the keys are made of: up to the first assistant message and the first
+    user message, whichever comes later."""
+    seen: set[str] = set()
+    for i, m in enumerate(messages):
+        if m.role in ("user", "assistant"):
+            seen.add(m.role)
+            if len(seen) == 2:
+                return messages[: i + 1]
+    return messages
+
+
+_KEYS = _KeyMemo()
+
+
 def _keys(request: Request) -> tuple[str | None, str]:
     # (content key, the system prompt as it went into the key)
+    return _KEYS.keys(request)
+
+
+def _compute_keys(request: Request) -> tuple[str | None, str]:
     if not request.messages:
         return None, ""
     system = _system_text(request)

@@ -156,6 +156,7 @@ def parse_message(m: Any) -> Message:
 
 _MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
 _TOOLS = PrefixMemo()  # an agent offers the same tools every turn
+_SYSTEM = PrefixMemo(min_items=1)  # and sends the same system prompt
 
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 
@@ -182,7 +183,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     if isinstance(system, str):
         req.system = [Block(TEXT, text=system)] if system else []
     else:
-        req.system = [parse_block(b) for b in as_list(system)]
+        req.system = _SYSTEM.map(as_list(system), parse_block)
 
     if "messages" in body or not isinstance(body.get("prompt"), str):
         req.messages = _MESSAGES.map(as_list(body.get("messages")), parse_message)

@@ -477,3 +477,24 @@ def test_state_is_bounded():
     assert list(threader._responses) == ["resp_3", "resp_4"]
     with pytest.raises(ValueError):
         Threader(max_entries=0)
+
+
+def test_a_resent_opening_is_keyed_once_and_never_confused(monkeypatch):
+    """The key of a system prompt and opening turn sent again as the same objects (as the
+    parser hands them back) is remembered; any other message in those places, even after
+    an opening assistant message, gets its own key."""
+    from addons import threads
+
+    computed = []
+    real = threads._compute_keys
+    monkeypatch.setattr(threads, "_compute_keys", lambda r: computed.append(r) or real(r))
+    system = [Block(TEXT, MAIN_SYSTEM)]
+    opening = [msg("user", "Fix the flaky test."), msg("assistant", "On it.")]
+    first = Request("anthropic", system=system, messages=[*opening, msg("user", "go on")])
+    later = Request("anthropic", system=list(system), messages=[*opening, msg("user", "more")])
+    assert content_key(first) == content_key(later) and len(computed) == 1
+    greeting = msg("assistant", "Hello, what shall we do?")
+    a = Request("anthropic", system=system, messages=[greeting, msg("user", "Fix the tests.")])
+    b = Request("anthropic", system=system, messages=[greeting, msg("user", "Write docs.")])
+    assert content_key(a) != content_key(b)
+    assert [content_key(r) for r in (first, a, b)] == [real(r)[0] for r in (first, a, b)]
