@@ -637,8 +637,12 @@ def stats_sql() -> dict[str, str]:
             GROUP BY 1""",
         "tools": f"""
             SELECT tool, sum(offered), sum(called), sum(errors) FROM (
-                SELECT tool, offered, called, errors FROM stats_tools_hourly
+                SELECT tool, 0 AS offered, called, errors FROM stats_tools_hourly
                 WHERE hour >= :whole_a AND hour < :whole_b
+                UNION ALL
+                SELECT j.value, s.requests, 0, 0
+                FROM stats_toolsets_hourly AS s, json_each(s.tools) AS j
+                WHERE s.hour >= :whole_a AND s.hour < :whole_b AND j.type = 'text'
                 UNION ALL
                 SELECT j.value, 1, 0, 0
                 FROM requests, json_each(CASE WHEN json_valid(tools_offered)
@@ -868,8 +872,14 @@ ORDER BY context_tokens DESC, request_bytes DESC LIMIT 100""",
         "sql": f"""
 SELECT tool, sum(called) AS calls, sum(offered) AS offered,
        sum(errors) AS calls_in_failed_exchanges
-FROM stats_tools_hourly
-WHERE hour >= {_days_ago(7)}
+FROM (
+    SELECT tool, called, 0 AS offered, errors FROM stats_tools_hourly
+    WHERE hour >= {_days_ago(7)}
+    UNION ALL
+    SELECT j.value, 0, s.requests, 0
+    FROM stats_toolsets_hourly AS s, json_each(s.tools) AS j
+    WHERE s.hour >= {_days_ago(7)} AND j.type = 'text'
+)
 GROUP BY tool ORDER BY calls DESC, offered DESC LIMIT 100""",
     },
     "error_bursts": {

@@ -168,7 +168,8 @@ def open_db(path: str | pathlib.Path, *, busy_timeout_ms: int = 5000) -> sqlite_
 # - `stats_hourly` and `stats_tools_hourly` roll finished requests up per hour (WITHOUT ROWID, so
 #   that a range of hours is one sequential read), so that stats over long windows read tens of
 #   thousands of rows instead of a million. Pending rows are not in
-#   them: a request counts once it finishes (or is abandoned).
+#   them: a request counts once it finishes (or is abandoned). Tools offered are counted per
+#   tool set (`stats_toolsets_hourly`, m005) and expanded to tools when read.
 # - Composite `(column, started_at, other filter columns)` indexes let every equality filter of
 #   the requests list walk newest-first without a sort, checking the other filters in the index;
 #   they replace m001's single-column ones.
@@ -204,7 +205,7 @@ _UI_TRIGGERS = (
     "stats_au_sub",
     "stats_au_add",
     "stats_ad",
-)
+)  # the last four: _STATS_TRIGGERS
 
 
 def _conversation_add(row: str) -> str:
@@ -288,6 +289,14 @@ def _conversation_remove(row: str) -> str:
     """
 
 
+def _offers_tools(column: str) -> str:
+    """SQL: `column` holds a non-empty JSON array (the tools a request offered)."""
+    return (
+        f"json_valid({column}) AND json_type({column}) = 'array' "
+        f"AND json_array_length({column}) > 0"
+    )
+
+
 def _stats_change(row: str, sign: str) -> str:
     """Statements adding (`sign` "+") or subtracting ("-") a finished request in the rollups."""
     values = ", ".join(f"{sign}coalesce({row}.{t}, 0)" for t in _TOKENS)
@@ -309,11 +318,10 @@ def _stats_change(row: str, sign: str) -> str:
             {updates},
             latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
             latency_n = latency_n + excluded.latency_n;
-        INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
-        SELECT {_hour(row)}, value, {sign}1, 0, 0 FROM json_each(
-            CASE WHEN json_valid({row}.tools_offered) THEN {row}.tools_offered ELSE '[]' END)
-        WHERE type = 'text'
-        ON CONFLICT (hour, tool) DO UPDATE SET offered = offered + excluded.offered;
+        INSERT INTO stats_toolsets_hourly (hour, tools, requests)
+        SELECT {_hour(row)}, {row}.tools_offered, {sign}1
+        WHERE {_offers_tools(row + ".tools_offered")}
+        ON CONFLICT (hour, tools) DO UPDATE SET requests = requests + excluded.requests;
         INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
         SELECT {_hour(row)}, json_extract(value, '$.name'), 0, {sign}count(*),
                {sign}count(*) * {_is_error(row)}
@@ -332,6 +340,8 @@ def _stats_change(row: str, sign: str) -> str:
             AND client_ip = coalesce({row}.client_ip, '')
             AND upstream = coalesce({row}.upstream, '');
         DELETE FROM stats_tools_hourly WHERE hour = {_hour(row)} AND offered <= 0 AND called <= 0;
+        DELETE FROM stats_toolsets_hourly
+            WHERE hour = {_hour(row)} AND tools = {row}.tools_offered AND requests <= 0;
         """
     return statements
 
@@ -341,8 +351,6 @@ def create_ui_triggers(db: sqlite_utils.Database) -> None:
     _token_deltas = ", ".join(
         f"{t} = {t} + coalesce(new.{t}, 0) - coalesce(old.{t}, 0)" for t in _TOKENS
     )
-    finished_new = "new.state IS NOT 'pending' AND new.started_at IS NOT NULL"
-    finished_old = "old.state IS NOT 'pending' AND old.started_at IS NOT NULL"
     statements = [
         """
         CREATE TRIGGER requests_fts_ai AFTER INSERT ON requests BEGIN
@@ -408,6 +416,19 @@ def create_ui_triggers(db: sqlite_utils.Database) -> None:
             {_conversation_remove("old")}
         END
         """,
+        *_stats_triggers(),
+    ]
+    for sql in statements:
+        db.execute(sql)
+
+
+_STATS_TRIGGERS = ("stats_ai", "stats_au_sub", "stats_au_add", "stats_ad")
+
+
+def _stats_triggers() -> list[str]:
+    finished_new = "new.state IS NOT 'pending' AND new.started_at IS NOT NULL"
+    finished_old = "old.state IS NOT 'pending' AND old.started_at IS NOT NULL"
+    return [
         f"""
         CREATE TRIGGER stats_ai AFTER INSERT ON requests WHEN {finished_new} BEGIN
             {_stats_change("new", "+")}
@@ -429,8 +450,6 @@ def create_ui_triggers(db: sqlite_utils.Database) -> None:
         END
         """,
     ]
-    for sql in statements:
-        db.execute(sql)
 
 
 def drop_ui_triggers(db: sqlite_utils.Database) -> None:
@@ -497,20 +516,40 @@ def rebuild_ui_tables(db: sqlite_utils.Database) -> None:
     db.execute(
         f"""
         INSERT INTO stats_tools_hourly (hour, tool, offered, called, errors)
-        SELECT hour, tool, sum(offered), sum(called), sum(errors) FROM (
-            SELECT {_hour("requests")} AS hour, j.value AS tool, 1 AS offered, 0 AS called,
-                   0 AS errors
-            FROM requests, json_each(CASE WHEN json_valid(tools_offered)
-                                          THEN tools_offered ELSE '[]' END) AS j
-            WHERE {finished} AND tools_offered IS NOT NULL AND j.type = 'text'
-            UNION ALL
-            SELECT {_hour("requests")}, json_extract(j.value, '$.name'), 0, 1,
-                   {_is_error("requests")}
-            FROM requests, json_each(CASE WHEN json_valid(tool_calls)
-                                          THEN tool_calls ELSE '[]' END) AS j
-            WHERE {finished} AND tool_calls IS NOT NULL
-              AND json_extract(j.value, '$.name') IS NOT NULL
-        ) GROUP BY hour, tool
+        SELECT {_hour("requests")}, json_extract(j.value, '$.name'), 0, count(*),
+               sum({_is_error("requests")})
+        FROM requests, json_each(CASE WHEN json_valid(tool_calls)
+                                      THEN tool_calls ELSE '[]' END) AS j
+        WHERE {finished} AND tool_calls IS NOT NULL
+          AND json_extract(j.value, '$.name') IS NOT NULL
+        GROUP BY 1, 2
+        """
+    )
+    rebuild_toolsets(db)
+
+
+def rebuild_toolsets(db: sqlite_utils.Database) -> None:
+    """The tools offered per hour, as how many requests offered each tool set: one row an
+    hour for an agent that offers the same 20 to 100 tools every turn, and one upsert per
+    request for the trigger instead of one per tool."""
+    db.execute(
+        """
+        CREATE TABLE IF NOT EXISTS stats_toolsets_hourly (
+            hour TEXT NOT NULL,
+            tools TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (hour, tools)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("DELETE FROM stats_toolsets_hourly")
+    db.execute(
+        f"""
+        INSERT INTO stats_toolsets_hourly (hour, tools, requests)
+        SELECT {_hour("requests")}, tools_offered, count(*) FROM requests
+        WHERE state IS NOT 'pending' AND started_at IS NOT NULL
+          AND {_offers_tools("tools_offered")}
+        GROUP BY 1, 2
         """
     )
 
@@ -699,3 +738,20 @@ def m004_upstream_request_body(db: sqlite_utils.Database) -> None:
     the client sent (`request_body_id` stays the client's)."""
     db.execute("ALTER TABLE requests ADD COLUMN upstream_request_body_id TEXT")
     db.execute("ALTER TABLE requests ADD COLUMN upstream_request_bytes INTEGER")
+
+
+# -- m005: tools offered, counted per tool set -------------------------------------------------
+
+
+@migrations()
+def m005_toolsets_hourly(db: sqlite_utils.Database) -> None:
+    """Tools offered are counted per tool set and hour (`stats_toolsets_hourly`): an agent
+    offering 60 tools cost the recorder 60 upserts per request. `stats_tools_hourly` keeps the
+    calls; its `offered` column stays 0."""
+    rebuild_toolsets(db)
+    db.execute("UPDATE stats_tools_hourly SET offered = 0")
+    db.execute("DELETE FROM stats_tools_hourly WHERE called <= 0")
+    for name in _STATS_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for sql in _stats_triggers():
+        db.execute(sql)

@@ -11,7 +11,13 @@ from addons.store import schema
 from addons.store.recorder import Recorder
 from addons.store.schema import open_db, rebuild_ui_tables
 
-SUMMARIES = ("conversations", "conversation_tags", "stats_hourly", "stats_tools_hourly")
+SUMMARIES = (
+    "conversations",
+    "conversation_tags",
+    "stats_hourly",
+    "stats_tools_hourly",
+    "stats_toolsets_hourly",
+)
 
 
 def snapshot(db, without_turns: bool = False) -> dict[str, list]:
@@ -158,6 +164,43 @@ def test_upgrade_from_m001_backfills_existing_rows(tmp_path):
         == db.execute("SELECT rowid FROM requests WHERE id = 'b'").fetchall()
     )
     assert db.execute("SELECT sum(requests), sum(errors) FROM stats_hourly").fetchone() == (2, 1)
-    assert db["stats_tools_hourly"].get(("2026-11-20T10:00:00Z", "Read"))["offered"] == 1
+    assert db["stats_toolsets_hourly"].get(("2026-11-20T10:00:00Z", '["Read"]'))["requests"] == 1
     names = {index.name for index in db["requests"].indexes}
     assert "idx_requests_state" not in names and "idx_requests_state_started" in names
+
+
+def test_tools_offered_are_counted_per_tool_set_and_older_databases_move_over(tmp_path):
+    """m005: an agent offering the same tools every turn costs one rollup row per hour, not one
+    per tool; a database from before it keeps its numbers, now read from the tool sets."""
+    path = tmp_path / "proxy.db"
+    open_db(path).close()
+    record_traffic(path)
+    db = sqlite_utils.Database(path)
+    offered = """
+        SELECT substr(started_at, 1, 13) || ':00:00Z', j.value, count(*)
+        FROM requests, json_each(tools_offered) AS j
+        WHERE state IS NOT 'pending' GROUP BY 1, 2 ORDER BY 1, 2"""
+    from_sets = """
+        SELECT s.hour, j.value, sum(s.requests)
+        FROM stats_toolsets_hourly AS s, json_each(s.tools) AS j GROUP BY 1, 2 ORDER BY 1, 2"""
+    expected = db.execute(offered).fetchall()
+    assert expected and db.execute(from_sets).fetchall() == expected
+    hours = {hour for hour, _, _ in expected}
+    assert db.execute("SELECT count(*) FROM stats_toolsets_hourly").fetchone()[0] == len(hours)
+
+    # As m004 left a database: offered counted per tool, no tool sets.
+    db.execute("DROP TABLE stats_toolsets_hourly")
+    for hour, tool, count in expected:
+        db.execute(
+            "INSERT INTO stats_tools_hourly (hour, tool, offered) VALUES (?, ?, ?) "
+            "ON CONFLICT (hour, tool) DO UPDATE SET offered = excluded.offered",
+            [hour, tool, count],
+        )
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm005_toolsets_hourly'")
+    db.close()
+
+    db = open_db(path)  # applies m005
+    assert db.execute(from_sets).fetchall() == expected
+    assert db.execute("SELECT sum(offered) FROM stats_tools_hourly").fetchone() == (0,)
+    db.execute("DELETE FROM requests WHERE id = 'r1'")  # the new triggers keep it in step
+    assert db.execute(from_sets).fetchall() == db.execute(offered).fetchall() != expected
