@@ -67,13 +67,16 @@ class Upstream:
             raise ConfigError(f"upstreams.{name}: {url!r}: {e}") from e
         return cls(name, parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
 
-    @property
-    def url(self) -> str:
+    def __post_init__(self) -> None:
+        # Worked out once: the router compares every request with them.
         default = 443 if self.scheme == "https" else 80
-        netloc = self.host if self.port == default else f"{self.host}:{self.port}"
-        if ":" in self.host:
-            netloc = f"[{self.host}]" if self.port == default else f"[{self.host}]:{self.port}"
-        return f"{self.scheme}://{netloc}{self.prefix}"
+        port = "" if self.port == default else f":{self.port}"
+        netloc = (f"[{self.host}]" if ":" in self.host else self.host) + port
+        object.__setattr__(self, "url", f"{self.scheme}://{netloc}{self.prefix}")
+        object.__setattr__(self, "hostport", self.host + port)
+
+    url: str = field(init=False, compare=False)  # the base URL
+    hostport: str = field(init=False, compare=False)  # as mitmproxy's url.hostport writes it
 
 
 @dataclass(frozen=True, slots=True)

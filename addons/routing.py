@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 
 from mitmproxy import http, tls
-from mitmproxy.net.http import url
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from addons.config import Config, Upstream
@@ -72,7 +71,7 @@ def is_llm_host(host: str, config: Config) -> bool:
 
 def point_at(request: http.Request, upstream: Upstream) -> None:
     """Send a reverse-mode request to `upstream`, keeping its path and query untouched."""
-    hostport = url.hostport(upstream.scheme, upstream.host, upstream.port)
+    hostport = upstream.hostport
     if (
         request.host != upstream.host
         or request.port != upstream.port
@@ -100,9 +99,10 @@ class Router:
             return
         mode = flow.client_conn.proxy_mode
         if isinstance(mode, ReverseMode):
-            if flow.request.path.startswith("/__proxy"):
+            path = flow.request.path
+            if path.startswith("/__proxy"):
                 return  # answered by the suite itself, never forwarded
-            name = upstream_for_path(flow.request.path, self.config.default_route)
+            name = upstream_for_path(path, self.config.default_route)
             upstream = self.config.upstreams[name]
             point_at(flow.request, upstream)
             flow.metadata[ROUTE] = Route("reverse", name, upstream.url)

@@ -6,6 +6,7 @@ for anything it cannot understand; none of them raises on bad input.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from types import ModuleType
@@ -46,7 +47,11 @@ def detect(method: str, path: str) -> str | None:
     """The dialect of an LLM call, from its method and path (query string allowed), else None."""
     if method.upper() != "POST":
         return None
-    path = path.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    return _dialect_of(path.split("?", 1)[0].split("#", 1)[0].rstrip("/"))
+
+
+@functools.lru_cache(maxsize=1024)  # a client calls the same few paths (no query strings here)
+def _dialect_of(path: str) -> str | None:
     for pattern, dialect in _ROUTES:
         if pattern.search(path):
             return dialect
