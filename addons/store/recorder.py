@@ -121,6 +121,7 @@ class Recorder:
         self.busy_timeout_ms = busy_timeout_ms
         self.on_connect = on_connect
         self._queue: queue.Queue[_Record | _Control] = queue.Queue(maxsize=queue_size)
+        self._wake = threading.Event()  # a control, or a full batch, cuts the wait short
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self._identity: tuple[int, int] | None = None
@@ -167,6 +168,7 @@ class Recorder:
             self._queue.put(_Stop(), timeout=timeout)
         except queue.Full:
             pass
+        self._wake.set()
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             self._abort.set()
@@ -213,6 +215,7 @@ class Recorder:
         except queue.Full:
             self._count_drop()
             future.set_exception(queue.Full("recorder queue is full"))
+        self._wake.set()
         return future
 
     def sweep_abandoned(self) -> Future[int]:
@@ -236,6 +239,7 @@ class Recorder:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
+        self._wake.set()
         return marker.done.wait(max(0.0, deadline - time.monotonic()))
 
     def stats(self) -> dict[str, Any]:
@@ -261,6 +265,8 @@ class Recorder:
                 self._queue.put_nowait(item)
         except queue.Full:
             self._count_drop()
+        if self._queue.qsize() >= self.batch_max:
+            self._wake.set()  # a whole batch is waiting: no need to wait out the interval
 
     def _count_drop(self) -> None:
         with self._drop_lock:
@@ -289,27 +295,28 @@ class Recorder:
             self._close()
 
     def _collect(self) -> tuple[list[_Record], _Control | None]:
-        """Wait for an item, then gather more for up to `flush_interval`, ending at a control."""
+        """Wait for an item, then gather more for up to `flush_interval`, ending at a control.
+
+        Once the first item is in, the thread sleeps until the interval is up (or a control or
+        a full batch wakes it) and then takes what came: one wake-up a batch, where waiting on
+        the queue woke it (and handed it the GIL) for every record."""
         records: list[_Record] = []
         try:
             # Wakes up now and then so that an abort from stop() is seen on an idle queue.
             item = self._queue.get(timeout=0.5)
         except queue.Empty:
             return records, None
-        deadline = time.monotonic() + self.flush_interval
+        if not isinstance(item, _Call | _Flush | _Stop) and self._queue.qsize() < self.batch_max:
+            self._wake.wait(self.flush_interval)
+        self._wake.clear()
         while True:
             if isinstance(item, _Call | _Flush | _Stop):
                 return records, item
             records.append(item)
             if len(records) >= self.batch_max:
                 return records, None
-            remaining = deadline - time.monotonic()
             try:
-                item = (
-                    self._queue.get(timeout=remaining)
-                    if remaining > 0
-                    else self._queue.get_nowait()
-                )
+                item = self._queue.get_nowait()
             except queue.Empty:
                 return records, None
 

@@ -428,3 +428,24 @@ def test_prune_deletes_old_requests_and_orphaned_bodies(make_recorder, path):
     assert bodies.load(db, new["response_body_id"]) == b"only new"
     assert b'"new"' in bodies.load(db, new["request_body_id"])
     assert db.execute("SELECT count(*) FROM blobs WHERE size = 8").fetchone()[0] == 1
+
+
+def test_a_batch_waits_out_its_interval_but_a_flush_or_a_full_batch_does_not(make_recorder, path):
+    """Records gathered for a batch wait for the flush interval (one wake-up of the writer a
+    batch); a flush, a call, or a whole batch's worth of records goes at once."""
+    written = threading.Event()
+
+    def trace(statement: str) -> None:
+        if statement.lstrip().startswith("INSERT INTO requests") and "'b2'" in statement:
+            written.set()
+
+    recorder = make_recorder(
+        flush_interval=30.0, batch_max=3, on_connect=lambda db: db.conn.set_trace_callback(trace)
+    )
+    recorder.begin(request_row("a1"))
+    assert recorder.flush(5)  # not held for 30 s
+    assert read(path)["requests"].get("a1")["state"] == "pending"
+    assert recorder.submit(lambda db: db.execute("SELECT 1").fetchone()[0]).result(5) == 1
+    for i in range(3):
+        recorder.begin(request_row(f"b{i}"))
+    assert written.wait(5)  # a whole batch: written without waiting out the 30 s
