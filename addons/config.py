@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mitmproxy.net.http.url import hostport
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "mitm.toml"
 
@@ -73,10 +75,10 @@ class Upstream:
         port = "" if self.port == default else f":{self.port}"
         netloc = (f"[{self.host}]" if ":" in self.host else self.host) + port
         object.__setattr__(self, "url", f"{self.scheme}://{netloc}{self.prefix}")
-        object.__setattr__(self, "hostport", self.host + port)
+        object.__setattr__(self, "hostport", hostport(self.scheme, self.host, self.port))
 
     url: str = field(init=False, compare=False)  # the base URL
-    hostport: str = field(init=False, compare=False)  # as mitmproxy's url.hostport writes it
+    hostport: str = field(init=False, compare=False)  # the Host header mitmproxy would write
 
 
 @dataclass(frozen=True, slots=True)

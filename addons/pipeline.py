@@ -125,19 +125,13 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# Per message, carried forward from the conversation's last request: an agent resends its
-# history every turn and the parser hands back the same Message objects (see PrefixMemo).
-_CHARS = PrefixMemo()
-_USER_TEXT = PrefixMemo()
+# What the recorder needs of each message, carried forward from the conversation's last request:
+# an agent resends its history every turn and the parser hands back the same Message objects.
+_FACTS = PrefixMemo()
 
 
-def estimate_tokens(request: Request) -> int:
-    """A chars/3.5 estimate of the prompt, shown until the upstream reports real usage."""
-    chars = len(request.system_text) + sum(_CHARS.map(request.messages, _chars))
-    return int(chars / 3.5)
-
-
-def _chars(message: Message) -> int:
+def _facts(message: Message) -> tuple[int, str]:
+    """The message's characters (for the estimate) and, for a user message, its text."""
     chars = 0
     for block in message.blocks:
         chars += len(block.text)
@@ -145,20 +139,23 @@ def _chars(message: Message) -> int:
             chars += len(str(block.arguments))
         for inner in block.content or ():
             chars += len(inner.text)
-    return chars
+    if message.role != "user":
+        return chars, ""
+    text = "\n".join(b.text for b in message.blocks if b.type == TEXT and b.text) or "\n".join(
+        inner.text for b in message.blocks for inner in (b.content or ()) if inner.text
+    )
+    return chars, text
+
+
+def estimate_tokens(request: Request) -> int:
+    """A chars/3.5 estimate of the prompt, shown until the upstream reports real usage."""
+    facts = _FACTS.map(request.messages, _facts)
+    return int((len(request.system_text) + sum(chars for chars, _ in facts)) / 3.5)
 
 
 def last_user_text(request: Request) -> str:
-    texts = _USER_TEXT.map(request.messages, _user_text)
-    return next((text for text in reversed(texts) if text), "")[:PREVIEW_CHARS]
-
-
-def _user_text(message: Message) -> str:
-    if message.role != "user":
-        return ""
-    return "\n".join(b.text for b in message.blocks if b.type == TEXT and b.text) or "\n".join(
-        inner.text for b in message.blocks for inner in (b.content or ()) if inner.text
-    )
+    facts = _FACTS.map(request.messages, _facts)
+    return next((text for _, text in reversed(facts) if text), "")[:PREVIEW_CHARS]
 
 
 def usage_fields(response: Response, estimate_output: bool = False) -> dict[str, Any]:
