@@ -192,6 +192,7 @@ def _model(row: str) -> str:
 
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
+_STATS_TRIGGERS = ("stats_ai", "stats_au_sub", "stats_au_add", "stats_ad")
 _UI_TRIGGERS = (
     "requests_fts_ai",
     "requests_fts_ad",
@@ -201,11 +202,8 @@ _UI_TRIGGERS = (
     "conversations_au_out",
     "conversations_au_in",
     "conversations_ad",
-    "stats_ai",
-    "stats_au_sub",
-    "stats_au_add",
-    "stats_ad",
-)  # the last four: _STATS_TRIGGERS
+    *_STATS_TRIGGERS,
+)
 
 
 def _conversation_add(row: str) -> str:
@@ -287,6 +285,11 @@ def _conversation_remove(row: str) -> str:
              WHERE conversation_id = {cid} AND requests <= 0);
         DELETE FROM conversations WHERE conversation_id = {cid} AND requests <= 0;
     """
+
+
+def _finished(row: str) -> str:
+    """SQL: request `row` counts in the rollups (finished or abandoned, with a start time)."""
+    return f"{row}.state IS NOT 'pending' AND {row}.started_at IS NOT NULL"
 
 
 def _offers_tools(column: str) -> str:
@@ -422,12 +425,8 @@ def create_ui_triggers(db: sqlite_utils.Database) -> None:
         db.execute(sql)
 
 
-_STATS_TRIGGERS = ("stats_ai", "stats_au_sub", "stats_au_add", "stats_ad")
-
-
 def _stats_triggers() -> list[str]:
-    finished_new = "new.state IS NOT 'pending' AND new.started_at IS NOT NULL"
-    finished_old = "old.state IS NOT 'pending' AND old.started_at IS NOT NULL"
+    finished_new, finished_old = _finished("new"), _finished("old")
     return [
         f"""
         CREATE TRIGGER stats_ai AFTER INSERT ON requests WHEN {finished_new} BEGIN
@@ -500,7 +499,7 @@ def rebuild_ui_tables(db: sqlite_utils.Database) -> None:
         WHERE conversation_id IS NOT NULL AND {_model("requests")} IS NOT NULL
         """
     )
-    finished = "state IS NOT 'pending' AND started_at IS NOT NULL"
+    finished = _finished("requests")
     db.execute(
         f"""
         INSERT INTO stats_hourly (hour, model, client_app, client_ip, upstream, requests, errors,
@@ -547,8 +546,7 @@ def rebuild_toolsets(db: sqlite_utils.Database) -> None:
         f"""
         INSERT INTO stats_toolsets_hourly (hour, tools, requests)
         SELECT {_hour("requests")}, tools_offered, count(*) FROM requests
-        WHERE state IS NOT 'pending' AND started_at IS NOT NULL
-          AND {_offers_tools("tools_offered")}
+        WHERE {_finished("requests")} AND {_offers_tools("tools_offered")}
         GROUP BY 1, 2
         """
     )
