@@ -338,8 +338,9 @@ LATENCY_ROUNDS = 20
 # And one process of a proxy is not another of the same code: two bare mitmdumps measured in
 # 16 interleaved rounds had 1 KB medians of 1.79 and 1.96 ms, two suites 1.98 and 2.64 ms, and
 # a process keeps its luck from round to round. So every proxy runs as LATENCY_INSTANCES
-# processes, and the latency rounds take turns among them.
-LATENCY_INSTANCES = 2
+# processes, and the latency rounds take turns among them. With 2, the suite's 150 KB median
+# came out at 1.08-1.32x bare's in three runs of the same code; with 4, at 1.12-1.18x.
+LATENCY_INSTANCES = 4
 
 
 def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[str, float]]:
