@@ -2,20 +2,19 @@
 
 The proxy's hooks only take snapshots (timestamps, header fields, body references). Everything
 that costs CPU per request (JSON parsing, client identification, threading, usage extraction,
-header scrubbing) runs here, on one analysis thread, so that it never sits between a client and
-its upstream. Jobs keep their order, so a flow's progress never overtakes its begin.
+header scrubbing) runs here, in the recorder process, so that it never sits between a client
+and its upstream. The recorder's writer thread runs `analyse` on each job as it gathers a batch
+(`Recorder.analyse`), so analysis and writing share one thread and the records a job makes join
+the batch being gathered. Jobs keep their order, so a flow's progress never overtakes its begin.
 
 Failure policy: fails open. A job that raises is logged and counted; the row is still written
-with whatever was known. A full queue drops the job and counts it.
+with whatever was known.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,13 +96,6 @@ class Finish:
 
 
 @dataclass(slots=True)
-class Marker:
-    """Queued by `drain()`: set once every job before it has been handled."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass(slots=True)
 class Context:
     """What the begin job learned, kept until the flow finishes."""
 
@@ -114,9 +106,8 @@ class Context:
 
 @dataclass(slots=True)
 class Counters:
-    jobs: int = 0
+    jobs: int = 0  # analysed: their records are in the batch being gathered
     errors: int = 0
-    dropped: int = 0
     last_error: str | None = None
     summaries: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
@@ -221,76 +212,34 @@ class Pipeline:
         self,
         recorder: Any,
         *,
-        queue_size: int = 20000,
         threader: threads.SharedThreader | None = None,
         max_keep: int = 16 * 1024 * 1024,
     ) -> None:
         self.recorder = recorder
-        self.queue: queue.Queue[Begin | Chunks | Finish | Marker | None] = queue.Queue(queue_size)
         self.streams: dict[str, StreamState] = {}
         self.max_keep = max_keep
         self.threader = threader or threads.SharedThreader()
         self.contexts: OrderedDict[str, Context] = OrderedDict()
         self.counters = Counters()
-        self.thread: threading.Thread | None = None
-
-    # -- called from the event loop: never block ----------------------------------------
-
-    def submit(self, job: Begin | Chunks | Finish) -> None:
-        try:
-            self.queue.put_nowait(job)
-        except queue.Full:
-            self.counters.dropped += 1
 
     def on_summary(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """Call `callback(row)` (on the analysis thread) for every finished exchange."""
+        """Call `callback(row)` (where `analyse` runs) for every finished exchange."""
         self.counters.summaries.append(callback)
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self.run, name="inspector-analysis", daemon=True)
-            self.thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.thread is not None:
-            try:
-                self.queue.put(None, timeout=timeout)
-            except queue.Full:
-                pass
-            self.thread.join(timeout)
-            self.thread = None
-
-    def drain(self, timeout: float = 5.0) -> bool:
-        """Wait until every job queued before this call has been handed to the recorder."""
-        deadline = time.monotonic() + timeout
-        marker = Marker()
+    def analyse(self, job: Begin | Chunks | Finish) -> None:
+        """Handle one job, never raising: a failure is logged and counted. Then offers the
+        core to whatever else is waiting for it (see `yield_cpu`)."""
         try:
-            self.queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.done.wait(max(0.0, deadline - time.monotonic()))
+            self.handle(job)
+        except Exception as e:  # noqa: BLE001 - observability fails open
+            self.counters.errors += 1
+            self.counters.last_error = f"{type(e).__name__}: {e}"
+            log.exception("analysis of %s failed", type(job).__name__)
+        finally:
+            self.counters.jobs += 1
+        yield_cpu()
 
-    def run(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                return
-            if isinstance(job, Marker):
-                job.done.set()
-                continue
-            try:
-                self.handle(job)
-                yield_cpu()
-            except Exception as e:  # noqa: BLE001 - observability fails open
-                self.counters.errors += 1
-                self.counters.last_error = f"{type(e).__name__}: {e}"
-                log.exception("analysis of %s failed", type(job).__name__)
-            finally:
-                self.counters.jobs += 1  # analysed: its records are in the writer's queue
-
-    # -- the analysis itself (analysis thread only) --------------------------------------
+    # -- the analysis itself (one thread at a time) -----------------------------------------
 
     def handle(self, job: Begin | Chunks | Finish) -> None:
         match job:

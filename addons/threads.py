@@ -558,7 +558,8 @@ class Threader:
 
 class SharedThreader:
     """A Threader that the event loop (when rules need the thread before forwarding) and the
-    analysis thread (for everything else) can both use: one state, one lock."""
+    thread that analyses captured exchanges (for everything else) can both use: one state, one
+    lock."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._threader = Threader(max_entries)

@@ -374,13 +374,14 @@ class Worker:
 
     def stats(self) -> dict[str, Any]:
         """The recorder process's last report (at most STATS_INTERVAL_S old) and ours. The
-        queue depth counts every job not yet written to SQLite: here, in the pipe, in analysis
-        and in the writer's queue; so it is 0 only once the recorder has caught up."""
+        queue depth counts every job not yet written to SQLite: here, in the pipe, and in the
+        writer's queue or batch (as a job, then as its records); so it is 0 only once the
+        recorder has caught up."""
         stats = dict(self.latest)
         stats["dropped"] = stats.get("dropped", 0) + self.dropped
         here = len(self.pending) + sum(len(frame.batch) for frame in self.frames)
-        unanalysed = max(0, self.sent - stats.get("jobs", 0))
-        stats["queue_depth"] = here + unanalysed + stats.get("write_queue", 0)
+        in_pipe = max(0, self.sent - stats.get("jobs", 0))  # not yet read by the process
+        stats["queue_depth"] = here + in_pipe + stats.get("write_queue", 0)
         stats["restarts"] = self.restarts
         stats["alive"] = self.process is not None and self.process.poll() is None
         return stats
@@ -587,7 +588,7 @@ def main(argv: list[str] | None = None) -> None:
             reply("summary", {k: row.get(k) for k in SUMMARY_KEYS})
 
     pipeline.on_summary(summarize)
-    pipeline.start()
+    handed = 0  # jobs handed to the recorder (read off the pipe): the rest are still in it
 
     stop = threading.Event()
 
@@ -596,12 +597,11 @@ def main(argv: list[str] | None = None) -> None:
             stats = recorder.stats()
             counters = pipeline.counters
             stats.update(
-                write_queue=stats.pop("queue_depth"),  # the proxy adds the pipe and analysis
-                dropped=stats["dropped"] + counters.dropped,
+                write_queue=stats.pop("queue_depth"),  # jobs and records; the proxy adds the pipe
                 analysis_errors=counters.errors,
                 analysis_last_error=counters.last_error,
                 cpu_s=time.process_time(),
-                jobs=counters.jobs,
+                jobs=handed,
             )
             reply("stats", stats)
 
@@ -629,11 +629,11 @@ def main(argv: list[str] | None = None) -> None:
                 elif isinstance(job, tuple) and job[0] == "subscribe":
                     subscribed.set()
                 else:
-                    pipeline.queue.put(job)  # blocks when analysis lags: the pipe backs up
+                    recorder.analyse(pipeline.analyse, job)  # waits when the writer lags
+                    handed += 1
     except (EOFError, OSError):
         pass
-    # The proxy is stopping (or gone): write what is still queued, within SHUTDOWN_S.
-    pipeline.stop(SHUTDOWN_S)
+    # The proxy is stopping (or gone): analyse and write what is still queued, within SHUTDOWN_S.
     recorder.stop(SHUTDOWN_S)
     stop.set()
 

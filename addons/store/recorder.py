@@ -76,6 +76,14 @@ class _Verdicts:
 
 
 @dataclasses.dataclass(slots=True)
+class _Analyse:
+    """Run `fn(job)` on the writer thread while gathering a batch; its records join it."""
+
+    fn: Callable[[Any], None]
+    job: Any
+
+
+@dataclasses.dataclass(slots=True)
 class _Call:
     """Run `fn(db)` on the writer thread, outside any batch; ends a batch."""
 
@@ -94,6 +102,7 @@ class _Stop:
 
 _Record = _Begin | _Progress | _Finish | _Verdicts
 _Control = _Call | _Flush | _Stop
+_Item = _Record | _Analyse | _Control
 
 
 class Recorder:
@@ -120,7 +129,7 @@ class Recorder:
         self.flush_interval = flush_interval
         self.busy_timeout_ms = busy_timeout_ms
         self.on_connect = on_connect
-        self._queue: queue.Queue[_Record | _Control] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
         self._wake = threading.Event()  # a control, or a full batch, cuts the wait short
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
@@ -133,7 +142,8 @@ class Recorder:
         self.begun = 0
         self.failed = 0
         self.dropped = 0
-        self._writing = 0  # records of the batch being written
+        self._writing = 0  # records (and a job being analysed) taken off the queue, not written
+        self._gathering: list[_Record] | None = None  # the batch `_Analyse` jobs add to
         self.batches = 0
         self.db_ok = True
         self.last_error: str | None = None
@@ -203,6 +213,13 @@ class Recorder:
         """Record rule verdicts for a request; `seq` is assigned in order when missing."""
         self._put(_Verdicts(request_id, [dict(item) for item in items]))
 
+    def analyse(self, fn: Callable[[Any], None], job: Any) -> None:
+        """Run `fn(job)` on the writer thread as it gathers the next batch; the records `fn`
+        makes there (`begin`, `progress`, `finish`, `verdicts`) join that batch. Analysis and
+        writing then share one thread: no hand-over between them, and a job's rows go out in
+        the batch that analysed it. `fn` must not raise. Queued like a record (see `block_s`)."""
+        self._put(_Analyse(fn, job))
+
     def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> Future[T]:
         """Run `fn(db)` on the writer thread between batches; its result arrives in the future.
 
@@ -257,7 +274,11 @@ class Recorder:
             "write_ms_p95": _percentile(timings, 0.95),
         }
 
-    def _put(self, item: _Record) -> None:
+    def _put(self, item: _Record | _Analyse) -> None:
+        if self._gathering is not None and threading.current_thread() is self._thread:
+            self._gathering.append(item)  # made by a job being analysed: joins its batch
+            self._writing += 1
+            return
         try:
             if self.block_s:
                 self._queue.put(item, timeout=self.block_s)
@@ -278,13 +299,12 @@ class Recorder:
         try:
             while not self._abort.is_set():
                 try:
-                    records, control = self._collect()
-                    if records:
-                        self._writing = len(records)  # taken off the queue, not yet written
-                        try:
+                    try:
+                        records, control = self._collect()
+                        if records:
                             self._write_batch(records)
-                        finally:
-                            self._writing = 0
+                    finally:
+                        self._writing = 0
                     if isinstance(control, _Stop):
                         break
                     if control is not None:
@@ -306,19 +326,36 @@ class Recorder:
             item = self._queue.get(timeout=0.5)
         except queue.Empty:
             return records, None
+        self._writing = 1  # taken off the queue: counted until written (or analysed to nothing)
         if not isinstance(item, _Call | _Flush | _Stop) and self._queue.qsize() < self.batch_max:
             self._wake.wait(self.flush_interval)
         self._wake.clear()
         while True:
             if isinstance(item, _Call | _Flush | _Stop):
+                self._writing = len(records)
                 return records, item
-            records.append(item)
+            if isinstance(item, _Analyse):
+                self._gather(item, records)
+            else:
+                records.append(item)
+            self._writing = len(records)
             if len(records) >= self.batch_max:
                 return records, None
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return records, None
+            self._writing += 1
+
+    def _gather(self, item: _Analyse, records: list[_Record]) -> None:
+        """Analyse one job here; what it records goes straight into `records`."""
+        self._gathering = records
+        try:
+            item.fn(item.job)
+        except Exception:  # noqa: BLE001 - `fn` should not raise; the batch goes on regardless
+            log.exception("llm-inspector: analysing a job failed")
+        finally:
+            self._gathering = None
 
     def _control(self, control: _Call | _Flush) -> None:
         if isinstance(control, _Flush):

@@ -1,4 +1,4 @@
-"""The analysis thread: snapshots in, rows out, in order, failures counted."""
+"""Analysis: snapshots in, rows out, in order, failures counted."""
 
 from __future__ import annotations
 
@@ -78,11 +78,8 @@ def run(*jobs):
     pipeline = Pipeline(recorder)
     seen = []
     pipeline.on_summary(seen.append)
-    pipeline.start()
     for job in jobs:
-        pipeline.submit(job)
-    assert pipeline.drain()
-    pipeline.stop()
+        pipeline.analyse(job)
     return recorder.calls, seen, pipeline
 
 
@@ -166,27 +163,18 @@ def test_finish_without_begin_still_records_a_row():
     assert kind == "finish" and row["id"] == "lost" and row["state"] == "complete"
 
 
-def test_a_failing_job_is_counted_and_the_thread_goes_on():
+def test_a_failing_job_is_counted_and_the_next_one_goes_on():
     class Broken(Recorder):
         def begin(self, row, body):
             raise RuntimeError("boom")
 
     recorder = Broken()
     pipeline = Pipeline(recorder)
-    pipeline.start()
-    pipeline.submit(begin())
-    pipeline.submit(Finish(id="f1", ended_at=1.0, status=200))
-    assert pipeline.drain()
-    pipeline.stop()
+    pipeline.analyse(begin())  # does not raise
+    pipeline.analyse(Finish(id="f1", ended_at=1.0, status=200))
     assert pipeline.counters.errors == 1 and "boom" in pipeline.counters.last_error
+    assert pipeline.counters.jobs == 2
     assert [c[0] for c in recorder.calls] == ["finish"]
-
-
-def test_a_full_queue_drops_and_counts_instead_of_blocking():
-    pipeline = Pipeline(Recorder(), queue_size=3)  # not started: nothing drains the queue
-    for _ in range(10):
-        pipeline.submit(begin())
-    assert pipeline.counters.dropped == 7
 
 
 def test_compressed_request_body_is_parsed_but_stored_as_sent():

@@ -481,3 +481,74 @@ def test_a_batch_writes_its_pages_once_not_a_statement_journal_per_insert(make_r
 
     assert read(path)["requests"].count == n
     assert per_exchange < 24 * 1024  # 72 KB with the statement journal on disk, 6 KB in memory
+
+
+def test_analysed_jobs_run_on_the_writer_and_their_records_join_the_batch(make_recorder, path):
+    """`analyse(fn, job)`: the recorder process's analysis runs on the writer thread as it
+    gathers a batch, and the rows a job makes are written with that batch, in job order."""
+    statements: list[str] = []
+    recorder = make_recorder(on_connect=lambda db: db.conn.set_trace_callback(statements.append))
+    threads_seen = []
+
+    def analyse(job):
+        threads_seen.append(threading.current_thread().name)
+        kind, request_id = job
+        if kind == "begin":
+            recorder.begin(request_row(request_id))
+        else:
+            recorder.finish(request_row(request_id, status=200, output_tokens=3))
+
+    release = hold_writer(recorder)
+    for job in (("begin", "a1"), ("begin", "a2"), ("finish", "a1")):
+        recorder.analyse(analyse, job)
+    assert recorder.stats()["queue_depth"] == 3  # three jobs, nothing analysed yet
+    statements.clear()
+    release.set()
+    assert recorder.flush(5)
+
+    assert threads_seen == ["llm-inspector-recorder"] * 3
+    db = read(path)
+    assert (db["requests"].get("a1")["state"], db["requests"].get("a2")["state"]) == (
+        "complete",
+        "pending",
+    )
+    # a1 began and finished in the batch its jobs were analysed in: one insert, finished
+    inserts = {s for s in statements if s.lstrip().startswith("INSERT INTO requests (")}
+    assert len(inserts) == 2
+
+
+def test_a_job_being_analysed_still_counts_in_the_queue_depth(make_recorder, path):
+    """Health's queue depth is 0 only once a job's rows are written: while it is analysed it
+    counts as itself, then as the records it has made."""
+    recorder = make_recorder()
+    made_one, carry_on = threading.Event(), threading.Event()
+
+    def analyse(request_id):
+        recorder.begin(request_row(request_id))
+        made_one.set()
+        carry_on.wait(10)
+
+    recorder.analyse(analyse, "slow")
+    assert made_one.wait(5)
+    assert recorder.stats()["queue_depth"] == 2  # the job in hand and the row it made
+    carry_on.set()
+    assert recorder.flush(5)
+    assert recorder.stats()["queue_depth"] == 0
+    assert read(path)["requests"].get("slow")["state"] == "pending"
+
+
+def test_a_failing_analysis_loses_nothing_else_in_its_batch(make_recorder, path, caplog):
+    recorder = make_recorder()
+
+    def analyse(request_id):
+        if request_id == "bad":
+            raise RuntimeError("boom")
+        recorder.begin(request_row(request_id))
+
+    release = hold_writer(recorder)
+    for request_id in ("ok1", "bad", "ok2"):
+        recorder.analyse(analyse, request_id)
+    release.set()
+    assert recorder.flush(5)
+    assert sorted(r["id"] for r in read(path)["requests"].rows) == ["ok1", "ok2"]
+    assert "analysing a job failed" in caplog.text
