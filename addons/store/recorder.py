@@ -130,7 +130,6 @@ class Recorder:
         self.busy_timeout_ms = busy_timeout_ms
         self.on_connect = on_connect
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_size)
-        self._wake = threading.Event()  # a control, or a full batch, cuts the wait short
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self._identity: tuple[int, int] | None = None
@@ -178,7 +177,6 @@ class Recorder:
             self._queue.put(_Stop(), timeout=timeout)
         except queue.Full:
             pass
-        self._wake.set()
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             self._abort.set()
@@ -232,7 +230,6 @@ class Recorder:
         except queue.Full:
             self._count_drop()
             future.set_exception(queue.Full("recorder queue is full"))
-        self._wake.set()
         return future
 
     def sweep_abandoned(self) -> Future[int]:
@@ -256,7 +253,6 @@ class Recorder:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
             return False
-        self._wake.set()
         return marker.done.wait(max(0.0, deadline - time.monotonic()))
 
     def stats(self) -> dict[str, Any]:
@@ -286,8 +282,6 @@ class Recorder:
                 self._queue.put_nowait(item)
         except queue.Full:
             self._count_drop()
-        if self._queue.qsize() >= self.batch_max:
-            self._wake.set()  # a whole batch is waiting: no need to wait out the interval
 
     def _count_drop(self) -> None:
         with self._drop_lock:
@@ -315,22 +309,18 @@ class Recorder:
             self._close()
 
     def _collect(self) -> tuple[list[_Record], _Control | None]:
-        """Wait for an item, then gather more for up to `flush_interval`, ending at a control.
-
-        Once the first item is in, the thread sleeps until the interval is up (or a control or
-        a full batch wakes it) and then takes what came: one wake-up a batch, where waiting on
-        the queue woke it (and handed it the GIL) for every record."""
+        """Wait for an item, then gather more until `flush_interval` has passed since it came,
+        ending at a control or a whole batch. A job is analysed as it arrives, so that the
+        analysis is spread over the interval rather than done in one burst before the write."""
         records: list[_Record] = []
         try:
             # Wakes up now and then so that an abort from stop() is seen on an idle queue.
             item = self._queue.get(timeout=0.5)
         except queue.Empty:
             return records, None
-        self._writing = 1  # taken off the queue: counted until written (or analysed to nothing)
-        if not isinstance(item, _Call | _Flush | _Stop) and self._queue.qsize() < self.batch_max:
-            self._wake.wait(self.flush_interval)
-        self._wake.clear()
+        deadline = time.monotonic() + self.flush_interval
         while True:
+            self._writing = len(records) + 1  # taken off the queue: counted until written
             if isinstance(item, _Call | _Flush | _Stop):
                 self._writing = len(records)
                 return records, item
@@ -342,10 +332,9 @@ class Recorder:
             if len(records) >= self.batch_max:
                 return records, None
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return records, None
-            self._writing += 1
 
     def _gather(self, item: _Analyse, records: list[_Record]) -> None:
         """Analyse one job here; what it records goes straight into `records`."""

@@ -431,8 +431,8 @@ def test_prune_deletes_old_requests_and_orphaned_bodies(make_recorder, path):
 
 
 def test_a_batch_waits_out_its_interval_but_a_flush_or_a_full_batch_does_not(make_recorder, path):
-    """Records gathered for a batch wait for the flush interval (one wake-up of the writer a
-    batch); a flush, a call, or a whole batch's worth of records goes at once."""
+    """Records gathered for a batch wait for the flush interval; a flush, a call, or a whole
+    batch's worth of records goes at once."""
     written = threading.Event()
 
     def trace(statement: str) -> None:
