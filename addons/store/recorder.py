@@ -440,6 +440,7 @@ class Recorder:
         # An exchange that begins and ends in this batch is written once, as its finished row:
         # nobody could see its pending row, and it would cost every index and trigger twice.
         begins: dict[str, _Begin] = {}
+        pending, finished_rows = _Inserts(conn, upsert=False), _Inserts(conn, upsert=True)
         begun = recorded = 0
         for record in records:
             if isinstance(record, _Progress):
@@ -460,18 +461,21 @@ class Recorder:
                 if record.body is not None:
                     row["request_body_id"] = bodies.store(conn, record.body)
                     row.setdefault("request_bytes", len(record.body))
-                columns = list(row)
-                conn.execute(
-                    f"INSERT INTO requests ({_names(columns)}) VALUES ({_marks(columns)}) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    [row[c] for c in columns],
-                )
+                pending.add(row)
                 begun += 1
             elif isinstance(record, _Finish):
-                self._finish(conn, record, begins.pop(record.row.get("id"), None))
+                finished_rows.add(
+                    self._finish(conn, record, begins.pop(record.row.get("id"), None))
+                )
                 recorded += 1
             elif isinstance(record, _Verdicts):
                 self._verdicts(conn, record)
+        # Rows are inserted after their bodies, a statement for many: inside a transaction each
+        # statement that fires triggers opens a statement journal and makes the FTS index write
+        # out what it holds, which cost more than the insert itself (0.14 ms a row against
+        # 0.06 in statements of 25).
+        pending.write()
+        finished_rows.write()
         for request_id, fields in progress.items():
             row = self._row({**fields, "id": request_id})
             del row["id"]
@@ -485,8 +489,9 @@ class Recorder:
 
     def _finish(
         self, conn: sqlite3.Connection, record: _Finish, begin: _Begin | None = None
-    ) -> None:
-        """Upsert the finished row; with its `begin` (same batch, not written), in one insert."""
+    ) -> dict[str, Any]:
+        """The finished row to upsert, its bodies stored; with its `begin` (same batch, not
+        written), one row."""
         row = self._row(record.row if begin is None else {**begin.row, **record.row})
         _store_other_bodies(conn, row)
         row.setdefault("state", "complete")
@@ -506,13 +511,7 @@ class Recorder:
             if existing is None or existing[0] is None:
                 row["request_body_id"] = bodies.store(conn, record.request_body)
                 row.setdefault("request_bytes", len(record.request_body))
-        columns = list(row)
-        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != "id")
-        conn.execute(
-            f"INSERT INTO requests ({_names(columns)}) VALUES ({_marks(columns)}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}",
-            [row[c] for c in columns],
-        )
+        return row
 
     def _verdicts(self, conn: sqlite3.Connection, record: _Verdicts) -> None:
         for item in record.items:
@@ -653,6 +652,45 @@ def _sql_value(value: Any) -> Any:
         except (TypeError, orjson.JSONEncodeError):  # keys that are not strings, huge ints
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return str(value)
+
+
+class _Inserts:
+    """Rows for `requests`, inserted a statement for all that have the same columns: new rows
+    (`upsert=False`: a row that exists is left alone) or finished ones (`upsert=True`: the
+    columns given replace the row's). A row whose id comes again is written after the ones
+    before it, so that the later one wins as it would one statement at a time."""
+
+    def __init__(self, conn: sqlite3.Connection, *, upsert: bool):
+        self.conn = conn
+        self.limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self.upsert = upsert
+        self.groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        self.ids: set[Any] = set()
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["id"] in self.ids:
+            self.write()
+        self.ids.add(row["id"])
+        self.groups.setdefault(tuple(row), []).append(row)
+
+    def write(self) -> None:
+        for columns, rows in self.groups.items():
+            if self.upsert:
+                updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != "id")
+                conflict = f"DO UPDATE SET {updates}"
+            else:
+                conflict = "DO NOTHING"
+            per_statement = max(1, self.limit // len(columns))
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                values = ", ".join([f"({_marks(columns)})"] * len(chunk))
+                self.conn.execute(
+                    f"INSERT INTO requests ({_names(columns)}) VALUES {values} "
+                    f"ON CONFLICT (id) {conflict}",
+                    [row[c] for row in chunk for c in columns],
+                )
+        self.groups.clear()
+        self.ids.clear()
 
 
 def _names(columns: list[str]) -> str:

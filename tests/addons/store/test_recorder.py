@@ -1,6 +1,7 @@
 import logging
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -163,6 +164,73 @@ def test_an_exchange_begun_and_finished_in_one_batch_is_one_insert(make_recorder
     conversation = db["conversations"].get("c1")
     assert conversation["requests"] == 1 and conversation["output_tokens"] == 2
     assert recorder.stats()["begun"] == 2 and recorder.stats()["recorded"] == 1
+
+
+def test_a_batch_inserts_its_rows_a_statement_for_many(make_recorder, path):
+    statements: list[str] = []
+
+    def connect(db):
+        # Few enough variables for a statement that the batch needs several.
+        db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+        db.conn.set_trace_callback(statements.append)
+
+    recorder = make_recorder(on_connect=connect)
+    release = hold_writer(recorder)
+    for i in range(10):
+        fields = {"client_app": "curl", "conversation_id": "c1", "prompt_preview": f"tell {i}"}
+        recorder.begin(request_row(f"m{i}", **fields), f"request {i}".encode())
+        recorder.finish(
+            request_row(f"m{i}", **fields, status=200, output_tokens=i, response_text=f"told {i}"),
+            response_body=f"response {i}".encode(),
+        )
+    statements.clear()
+    release.set()
+    assert recorder.flush(5)
+
+    inserts = {s for s in statements if s.lstrip().startswith("INSERT INTO requests (")}
+    columns = len(request_row("m0", **fields, status=200, output_tokens=0, response_text=""))
+    assert 1 < len(inserts) < 10  # a few statements, not one a row
+    rows_per_statement = [len(re.findall(r"\('m\d'", s)) for s in inserts]
+    assert sum(rows_per_statement) == 10
+    assert max(rows_per_statement) <= 100 // (columns + 4)  # + two bodies, state, ended_at
+    db = read(path)
+    rows = list(db["requests"].rows_where(order_by="id"))
+    assert [(r["id"], r["state"], r["output_tokens"]) for r in rows] == [
+        (f"m{i}", "complete", i) for i in range(10)
+    ]
+    assert [bodies.load(db, r["request_body_id"]) for r in rows] == [
+        f"request {i}".encode() for i in range(10)
+    ]
+    # The triggers saw every row: conversation summary, rollups and search.
+    conversation = db["conversations"].get("c1")
+    assert conversation["requests"] == 10 and conversation["output_tokens"] == sum(range(10))
+    assert db.execute("SELECT sum(requests) FROM stats_hourly").fetchone()[0] == 10
+    found = db.execute(
+        "SELECT id FROM requests WHERE rowid IN "
+        "(SELECT rowid FROM requests_fts WHERE requests_fts MATCH 'told')"
+    ).fetchall()
+    assert len(found) == 10
+
+
+def test_a_row_finished_twice_in_one_batch_keeps_the_later_finish(make_recorder, path):
+    recorder = make_recorder()
+    release = hold_writer(recorder)
+    # d2's finishes have different columns: the first would go in a later statement than the
+    # second if rows were only grouped by their columns.
+    recorder.finish(request_row("d1", status=499, state="error", error="client went away"))
+    recorder.finish(request_row("d2", status=200, output_tokens=3))
+    recorder.finish(request_row("d2", status=499, state="error", error="client went away"))
+    release.set()
+    assert recorder.flush(5)
+    db = read(path)
+    row = db["requests"].get("d2")
+    assert (row["state"], row["status"], row["output_tokens"], row["error"]) == (
+        "error",
+        499,
+        3,
+        "client went away",
+    )
+    assert db.execute("SELECT sum(requests), sum(errors) FROM stats_hourly").fetchone() == (2, 2)
 
 
 def test_finish_supersedes_progress_queued_or_late(make_recorder, path):
