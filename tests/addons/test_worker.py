@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -146,6 +147,20 @@ def test_storage_calls_run_in_the_recorder_process(running, worker):
     assert call("load_rules")["current"] == entry
     with pytest.raises(RuntimeError, match="unknown call"):
         call("drop_tables")
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policy")
+def test_the_recorder_process_runs_as_background_work(running, worker):
+    """Every thread of it: nice 10, and SCHED_BATCH, so that its wake-ups never preempt the
+    proxy (the kernel gives batch threads the CPU at the next tick, not at once)."""
+    running.on_loop(worker.call, "ready").result(timeout=30)
+    pid = worker.process.pid
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    assert len(threads) >= 2  # the reader and the writer at least
+    for tid in threads:
+        assert os.sched_getscheduler(tid) == os.SCHED_BATCH
+        assert os.getpriority(os.PRIO_PROCESS, tid) == 10
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the proxy's own stays as it was
 
 
 def test_call_sync_answers_before_the_loop_runs_again(running, worker):
