@@ -110,10 +110,12 @@ class LogPrinter:
     def __init__(self, file: Any = None) -> None:
         self.console = RichConsole(highlight=False, soft_wrap=False, file=file)
         self.colors = COLOR_SYSTEMS.get(self.console.color_system or "")
+        # Asked once: rich asks the file and the environment again on every call.
+        self.is_terminal = self.console.is_terminal
 
     def print(self, row: dict[str, Any]) -> None:
         line = spans(row)
-        if self.console.is_terminal:  # one cropped line per exchange; a pipe or file gets it whole
+        if self.is_terminal:  # one cropped line per exchange; a pipe or file gets it whole
             line = crop(line, self.console.width)
         if self.colors is not None:
             line = [

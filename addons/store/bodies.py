@@ -273,7 +273,6 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
             row[0] for row in conn.execute(f"SELECT hash FROM blobs WHERE hash IN ({marks})", chunk)
         )
     rows = []
-    compressor: zstandard.ZstdCompressor | None = None
     seen = set(known)
     for digest, (segment, _) in zip(hashes, pieces, strict=True):
         if digest in seen:
@@ -281,9 +280,7 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
         seen.add(digest)
         codec, data = "raw", segment
         if len(segment) >= MIN_COMPRESS:
-            if compressor is None:
-                compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-            packed = compressor.compress(segment)
+            packed = _compressor().compress(segment)
             if len(packed) < len(segment):
                 codec, data = "zstd", packed
         rows.append((digest, len(segment), codec, data))
@@ -297,6 +294,18 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     )
     _RECENT_IDS.put(body, body_id)
     return body_id
+
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """This thread's compressor: making one costs as much as compressing a small body, and
+    one must not be used by two threads at once."""
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return compressor
 
 
 class _RecentIds:
