@@ -9,6 +9,7 @@ import time
 import pytest
 
 from addons.store import bodies
+from addons.store import recorder as recorder_module
 from addons.store.recorder import ABANDONED_ERROR, Recorder
 from addons.store.schema import open_db
 
@@ -231,6 +232,25 @@ def test_a_row_finished_twice_in_one_batch_keeps_the_later_finish(make_recorder,
         "client went away",
     )
     assert db.execute("SELECT sum(requests), sum(errors) FROM stats_hourly").fetchone() == (2, 2)
+
+
+def test_a_long_statement_gives_way_as_it_runs(make_recorder, monkeypatch):
+    """The writer is background work: inside one long statement it still offers its core to
+    whatever waits for it, every GIVE_WAY_OPCODES steps of SQLite's virtual machine."""
+    yields: list[str] = []
+    monkeypatch.setattr(
+        recorder_module, "yield_cpu", lambda: yields.append(threading.current_thread().name)
+    )
+    recorder = make_recorder()
+    count = recorder.submit(
+        lambda db: db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) "
+            "SELECT count(*) FROM n"
+        ).fetchone()[0]
+    ).result(10)
+    assert count == 100000
+    assert len(yields) >= 100000 // recorder_module.GIVE_WAY_OPCODES  # several opcodes a row
+    assert set(yields) == {"llm-inspector-recorder"}
 
 
 def test_finish_supersedes_progress_queued_or_late(make_recorder, path):
