@@ -26,6 +26,15 @@ elif patch == "no_yield":  # the recorder's threads never offer their core to ot
     from addons.store import recorder
 
     recorder.yield_cpu = pipeline.yield_cpu = lambda: None
+elif patch and patch.startswith("batch_"):  # batch_200: gather a batch for 200 ms, not 50
+    interval = int(patch.removeprefix("batch_")) / 1000
+    init = Recorder.__init__
+
+    def patched_init(self, *args, **kw):
+        init(self, *args, **kw)
+        self.flush_interval = interval
+
+    Recorder.__init__ = patched_init
 else:
     sys.exit(f"unknown patch {patch!r}")
 worker.main()
