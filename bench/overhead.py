@@ -348,7 +348,8 @@ LATENCY_ROUNDS = 20
 # 16 interleaved rounds had 1 KB medians of 1.79 and 1.96 ms, two suites 1.98 and 2.64 ms, and
 # a process keeps its luck from round to round. So every proxy runs as LATENCY_INSTANCES
 # processes, and the latency rounds take turns among them. With 2, the suite's 150 KB median
-# came out at 1.08-1.32x bare's in three runs of the same code; with 4, at 1.12-1.18x.
+# came out at 1.08-1.32x bare's in three runs of the same code; with 4, at 1.12-1.18x in three
+# runs and 1.05-1.37x over eight; with 8, at 1.11-1.28x over four (the control at 0.97-1.13).
 LATENCY_INSTANCES = 8
 
 
