@@ -35,6 +35,19 @@ elif patch and patch.startswith("batch_"):  # batch_200: gather a batch for 200 
         self.flush_interval = interval
 
     Recorder.__init__ = patched_init
+elif patch and patch.startswith("autocheckpoint_"):  # autocheckpoint_100: a checkpoint each
+    # 100 WAL pages, not SQLite's 1,000 (smaller checkpoints, run more often)
+    from addons.store import recorder
+
+    pages = int(patch.removeprefix("autocheckpoint_"))
+    open_db = recorder.open_db
+
+    def patched_open_db(*args, **kw):
+        db = open_db(*args, **kw)
+        db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+        return db
+
+    recorder.open_db = patched_open_db
 else:
     sys.exit(f"unknown patch {patch!r}")
 worker.main()
