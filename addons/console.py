@@ -35,16 +35,32 @@ def human_ms(ms: float | None) -> str:
     return f"{ms / 1000:.1f}s" if ms >= 1000 else f"{ms:.0f}ms"
 
 
-def spans(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """One line as (text, style) pieces: time, app, model, status, tokens in→out, TTFT,
-    latency, verdict, path, and the error if any."""
-    started = row.get("started_at") or ""
+_CLOCK: tuple[str | None, str] = (None, "")  # the last whole second shown, and its clock
+
+
+def local_clock(started: str) -> str:
+    """HH:MM:SS in local time of a stored timestamp (UTC, milliseconds, Z). The exchanges of
+    one second share it, so it is worked out once a second: the time zone lookup was half of
+    making a line."""
+    global _CLOCK
+    second = started[:19] if len(started) == 24 and started.endswith("Z") else None
+    if second is not None and second == _CLOCK[0]:
+        return _CLOCK[1]
     try:
         clock = (
             datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
         )
     except ValueError:
         clock = "--:--:--"
+    if second is not None:
+        _CLOCK = (second, clock)
+    return clock
+
+
+def spans(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line as (text, style) pieces: time, app, model, status, tokens in→out, TTFT,
+    latency, verdict, path, and the error if any."""
+    clock = local_clock(row.get("started_at") or "")
     status = row.get("status")
     tokens_in = (
         (row.get("input_tokens") or 0)

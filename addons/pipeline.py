@@ -18,13 +18,13 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from mitmproxy.net import encoding
 
 from addons import clients, credentials, threads, wire
 from addons.store.recorder import yield_cpu
+from addons.store.schema import iso_at
 from addons.wire.common import PrefixMemo
 from addons.wire.decode import Decoder
 from addons.wire.model import TEXT, TOOL_CALL, Message, Request, Response
@@ -110,10 +110,6 @@ class Counters:
     errors: int = 0
     last_error: str | None = None
     summaries: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # What the recorder needs of each message, carried forward from the conversation's last request:
@@ -301,7 +297,7 @@ class Pipeline:
         tools = [t.name for t in request.tools] if request else []
         row: dict[str, Any] = {
             "id": job.id,
-            "started_at": iso(job.started_at),
+            "started_at": iso_at(job.started_at),
             "state": "pending",
             "listener": job.listener,
             "method": job.method,
@@ -352,7 +348,7 @@ class Pipeline:
             (v.decode("latin-1") for k, v in job.headers if k.lower() == b"content-type"), ""
         )
         row.update(
-            ended_at=iso(job.ended_at),
+            ended_at=iso_at(job.ended_at),
             status=job.status,
             response_headers=credentials.scrub_headers(job.headers) if job.headers else None,
             latency_ms=job.latency_ms,

@@ -1,7 +1,9 @@
 import io
 import re
+import time
 
-from addons.console import LogPrinter, crop, human_ms, human_tokens, spans
+from addons import console
+from addons.console import LogPrinter, crop, human_ms, human_tokens, local_clock, spans
 
 
 def plain(row: dict) -> str:
@@ -99,3 +101,28 @@ def test_crop_keeps_what_fits():
     assert crop(line, 4) == [("abc…", "bold")]
     assert crop(line, 3) == [("ab…", "bold")]
     assert crop(line, 1) == [("…", "bold")]
+
+
+def test_the_clock_is_local_time_and_follows_each_second(monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30: a clock in UTC would show 10:00:00
+    time.tzset()
+    monkeypatch.setattr(console, "_CLOCK", (None, ""))  # what earlier lines in UTC left
+    try:
+        stamps = [
+            "2026-11-21T10:00:00.100Z",
+            "2026-11-21T10:00:00.900Z",
+            "2026-11-21T10:00:01.000Z",
+            "2026-11-21T10:00:00+02:00",  # not our format: never taken for a cached second
+            "not a time",
+        ]
+        assert [local_clock(s) for s in stamps] == [
+            "15:30:00",
+            "15:30:00",
+            "15:30:01",
+            "13:30:00",
+            "--:--:--",
+        ]
+        assert plain({"started_at": stamps[2]}).startswith("15:30:01 ")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -1,9 +1,11 @@
+import datetime as dt
 import re
 
+import pytest
 import sqlite_utils
 
 from addons.store import schema
-from addons.store.schema import migrations, now_iso, open_db
+from addons.store.schema import iso_at, migrations, now_iso, open_db
 
 # Every migration of today's code, in order.
 ALL_MIGRATIONS = [m.name for m in migrations.pending(sqlite_utils.Database(memory=True))]
@@ -80,3 +82,29 @@ def test_upgrade_from_the_previous_schema_keeps_data(tmp_path):
 
 def test_timestamps_are_utc_iso_with_milliseconds():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now_iso())
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        0.0,
+        1763789999.9995,  # the millisecond is cut, not rounded
+        1763789999.9999996,  # rounds up to the next second, as datetime does
+        1763789999.0000004,
+        1.9999995,  # half a microsecond: to even
+        1e9 + 1.5e-6,
+        *[1763789999 + i / 1e6 for i in range(999_990, 1_000_000)],
+    ],
+)
+def test_a_unix_time_is_stamped_as_datetime_would_stamp_it(ts):
+    expected = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds")
+    assert iso_at(ts) == expected.replace("+00:00", "Z")
+
+
+def test_stamps_in_turn_across_seconds_keep_their_own_second():
+    base = 1763789999.0
+    times = [base + 0.2, base + 0.9, base + 1.1, base + 0.5, base + 61.0, base + 1.1]
+    assert [iso_at(t) for t in times] == [
+        dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        for t in times
+    ]
