@@ -6,6 +6,7 @@ characters: enough to tell two keys apart or find which key a request used, not 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -44,13 +45,21 @@ def is_secret_header(name: str) -> bool:
     return name in SECRET_HEADERS or bool(SECRET_HEADER_PATTERN.search(name))
 
 
+@functools.lru_cache(maxsize=512)
+def _header_name(raw: bytes) -> tuple[str, bool]:
+    """A header's name lower-cased, and whether its value is a secret: the same few names come
+    with every request, and the pattern search was most of scrubbing them."""
+    name = raw.decode("latin-1").lower()
+    return name, is_secret_header(name)
+
+
 def scrub_headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Header fields as a JSON-ready object, names lower-cased, secrets fingerprinted."""
     out: dict[str, str] = {}
     for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1").lower()
+        name, secret = _header_name(raw_name)
         value = raw_value.decode("latin-1")
-        if is_secret_header(name):
+        if secret:
             value = fingerprint(value)
         out[name] = f"{out[name]}, {value}" if name in out else value
     return out
