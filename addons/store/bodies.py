@@ -26,6 +26,22 @@ import zstandard
 _SPLIT_KEYS = frozenset(
     {"messages", "tools", "contents", "input", "system", "systemInstruction", "instructions"}
 )
+# Their names as they appear in a body, the common ones first. A body with none of them (a
+# model's response, most small requests) is one segment without being scanned: a 400-byte
+# response took 15 us to scan, 2 to search. (A name written with escapes, `"\u0074ools"`,
+# then keeps its body whole: still exact, only stored less finely.)
+_SPLIT_MARKERS = tuple(
+    f'"{key}"'.encode()
+    for key in (
+        "messages",
+        "contents",
+        "input",
+        "system",
+        "tools",
+        "instructions",
+        "systemInstruction",
+    )
+)
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
@@ -49,6 +65,8 @@ def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
     body is one segment: not UTF-8 or not a JSON object)."""
     if not body:
         return [], None
+    if not any(marker in body for marker in _SPLIT_MARKERS):
+        return [(body, 0)], None
     try:
         text = body.decode("utf-8")
         kept = _SPLITS.split(text)
