@@ -65,7 +65,7 @@ def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
     body is one segment: not UTF-8 or not a JSON object)."""
     if not body:
         return [], None
-    if not any(marker in body for marker in _SPLIT_MARKERS):
+    if not _splittable(body):
         return [(body, 0)], None
     try:
         text = body.decode("utf-8")
@@ -83,6 +83,10 @@ def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
     if b"".join(segment for segment, _ in pieces) != body:  # cannot happen for valid UTF-8
         return [(body, 0)], None
     return pieces, kept
+
+
+def _splittable(body: bytes) -> bool:
+    return any(marker in body for marker in _SPLIT_MARKERS)
 
 
 @dataclasses.dataclass(slots=True)
@@ -271,6 +275,12 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     conn = _conn(db)
     body = bytes(body)
     body_id = _RECENT_IDS.get(body) or hashlib.sha256(body).hexdigest()
+    if body and not _splittable(body):
+        # One segment, whose hash is the body's: two statements instead of four.
+        row = (body_id, len(body), json.dumps([body_id]))
+        if conn.execute(_INSERT_BODY, row).rowcount:
+            conn.execute(_INSERT_BLOB, _blob(body_id, body))
+        return body_id
     if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
         _RECENT_IDS.put(body, body_id)
         return body_id
@@ -293,25 +303,28 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     rows = []
     seen = set(known)
     for digest, (segment, _) in zip(hashes, pieces, strict=True):
-        if digest in seen:
-            continue
-        seen.add(digest)
-        codec, data = "raw", segment
-        if len(segment) >= MIN_COMPRESS:
-            packed = _compressor().compress(segment)
-            if len(packed) < len(segment):
-                codec, data = "zstd", packed
-        rows.append((digest, len(segment), codec, data))
+        if digest not in seen:
+            seen.add(digest)
+            rows.append(_blob(digest, segment))
     if rows:
-        conn.executemany(
-            "INSERT OR IGNORE INTO blobs (hash, size, codec, data) VALUES (?, ?, ?, ?)", rows
-        )
-    conn.execute(
-        "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, ?)",
-        (body_id, len(body), json.dumps(hashes, separators=(",", ":"))),
-    )
+        conn.executemany(_INSERT_BLOB, rows)
+    conn.execute(_INSERT_BODY, (body_id, len(body), json.dumps(hashes, separators=(",", ":"))))
     _RECENT_IDS.put(body, body_id)
     return body_id
+
+
+_INSERT_BODY = "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, ?)"
+_INSERT_BLOB = "INSERT OR IGNORE INTO blobs (hash, size, codec, data) VALUES (?, ?, ?, ?)"
+
+
+def _blob(digest: str, segment: bytes) -> tuple[str, int, str, bytes]:
+    """A `blobs` row: the segment compressed if that makes it smaller."""
+    codec, data = "raw", segment
+    if len(segment) >= MIN_COMPRESS:
+        packed = _compressor().compress(segment)
+        if len(packed) < len(segment):
+            codec, data = "zstd", packed
+    return digest, len(segment), codec, data
 
 
 _local = threading.local()
