@@ -280,6 +280,7 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
         row = (body_id, len(body), json.dumps([body_id]))
         if conn.execute(_INSERT_BODY, row).rowcount:
             conn.execute(_INSERT_BLOB, _blob(body_id, body))
+        _RECENT_IDS.put(body, body_id)
         return body_id
     if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
         _RECENT_IDS.put(body, body_id)

@@ -357,8 +357,17 @@ def test_a_growing_conversation_hashes_only_what_is_new(db, monkeypatch):
             assert stored == [hashlib.sha256(s).hexdigest() for s in bodies.split(body)]
 
 
-def test_a_body_sent_again_is_not_hashed_again_but_is_stored_where_missing(tmp_path, monkeypatch):
-    body = json.dumps({"messages": [{"role": "user", "content": "x" * 30_000}]}).encode()
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"messages": [{"role": "user", "content": "x" * 30_000}]}).encode(),
+        json.dumps({"id": "msg_1", "content": [{"type": "text", "text": "y" * 30_000}]}).encode(),
+    ],
+    ids=["split", "one segment"],
+)
+def test_a_body_sent_again_is_not_hashed_again_but_is_stored_where_missing(
+    tmp_path, monkeypatch, body
+):
     first, second = (open_db(tmp_path / name) for name in ("a.db", "b.db"))
     with first.conn:
         body_id = bodies.store(first, body)
