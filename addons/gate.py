@@ -25,7 +25,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable
 from concurrent.futures import Future
-from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Any
 
@@ -47,6 +46,7 @@ from addons.capture import (
 )
 from addons.pipeline import decode
 from addons.routing import Route, point_at
+from addons.store.schema import now_iso
 from addons.wire import errors, render, translate
 from addons.wire.common import encode_json
 from addons.wire.model import Request, Response
@@ -63,10 +63,6 @@ SETTINGS_KEY = "rules"
 HISTORY_KEY = "rules_history"
 KEEP_VERSIONS = 20
 TOOLS_PER_CONVERSATION = 200
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ConversationTools:
