@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from addons.store import bodies
-from addons.store.schema import IS_ERROR
+from addons.store.schema import IS_ERROR, iso
 from addons.wire.framing import NDJSONParser, SSEParser
 from datasette_plugins import redaction, timeline
 from datasette_plugins.redaction import Viewer
@@ -110,10 +110,6 @@ class BadRequest(ValueError):
 
 
 # -- parameters --------------------------------------------------------------------------------
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_time(value: str, name: str, now: dt.datetime | None = None) -> str:
