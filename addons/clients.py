@@ -133,7 +133,7 @@ def identify_client(
     headers: Mapping[str, str], system_text: str = "", tool_names: Sequence[str] = ()
 ) -> str:
     """The client application's label (see the module docstring for the order of signals)."""
-    h = _lowered(headers)
+    h = lowered(headers)
     ua = h.get("user-agent", "").lower()
 
     if (
@@ -195,7 +195,7 @@ def identify_client(
 def client_ip(headers: Mapping[str, str], peer_ip: str) -> str:
     """The originating client's address: first X-Forwarded-For entry, else X-Real-IP, else the
     socket peer; an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is given as plain IPv4."""
-    h = _lowered(headers)
+    h = lowered(headers)
     candidate = h.get("x-forwarded-for", "").split(",", 1)[0].strip()
     if not candidate:
         candidate = h.get("x-real-ip", "").strip()
@@ -211,13 +211,20 @@ def slug(value: str) -> str:
     return _SLUG_JUNK.sub("-", value.lower())[:40].strip("-")
 
 
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    """Lower-cased names; repeated headers joined with ", " (as mitmproxy's `Headers` does)."""
+class Lowered(dict):
+    """Header names lower-cased (`lowered`): the helpers here take one as it is."""
+
+
+def lowered(headers: Mapping[str, str]) -> Lowered:
+    """Lower-cased names; repeated headers joined with ", " (as mitmproxy's `Headers` does).
+    A caller that asks more than one helper here about the same headers lowers them once."""
+    if type(headers) is Lowered:
+        return headers
     fields = getattr(headers, "fields", None)
     if fields is None:
-        return {k.lower(): v for k, v in headers.items()}
+        return Lowered((k.lower(), v) for k, v in headers.items())
     # mitmproxy's Headers: read its raw fields once (its items() looks every name up again).
-    out: dict[str, str] = {}
+    out = Lowered()
     for raw_name, raw_value in fields:
         name = raw_name.decode("utf-8", "surrogateescape").lower()
         value = raw_value.decode("utf-8", "surrogateescape")

@@ -195,10 +195,11 @@ class Gate:
             thread = self.suite.assign_thread(headers, request)
             flow.metadata[THREAD] = thread
         peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        lowered = clients.lowered(headers)
         ctx = RuleContext(
-            client_ip=clients.client_ip(headers, peer),
+            client_ip=clients.client_ip(lowered, peer),
             client_app=clients.identify_client(
-                headers, request.system_text, [t.name for t in request.tools]
+                lowered, request.system_text, [t.name for t in request.tools]
             ),
             path=flow.request.path,
             upstream=state.route.upstream,

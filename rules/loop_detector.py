@@ -133,7 +133,9 @@ def _last_calls(messages: list[Message], start: int, stop: int, window: int) -> 
     for i in range(stop - 1, start - 1, -1):
         m = messages[i]
         if m.role == "assistant":
-            calls.extend(b for b in reversed(m.blocks) if b.type == TOOL_CALL)
+            for b in reversed(m.blocks):
+                if b.type == TOOL_CALL:
+                    calls.append(b)
             if len(calls) >= window:
                 break
     del calls[window:]

@@ -85,24 +85,28 @@ class PrefixMemo:
         if len(items) < self.min_items:
             return [parse(item) for item in items]
         first = items[0]
+        old_items: list[Any] = []
+        old_parsed: list[Any] = []
         with self.lock:
-            match = next(
-                (
-                    i
-                    for i in range(len(self.lists) - 1, -1, -1)
-                    if self.lists[i][0][0] is first or self.lists[i][0][0] == first
-                ),
-                None,
-            )
-            old_items, old_parsed = self.lists.pop(match) if match is not None else ([], [])
+            lists = self.lists
+            for i in range(len(lists) - 1, -1, -1):  # the newest first: most often the one
+                head = lists[i][0][0]
+                if head is first or head == first:
+                    old_items, old_parsed = lists.pop(i)
+                    break
         # `BodyLoader` hands back the very objects it parsed before for the text it has seen:
         # those are counted in C (`!=` on two dicts compares even a dict with itself).
         same = leading_identical(old_items, items)
-        for old, new in zip(islice(old_items, same, None), islice(items, same, None), strict=False):
-            if old is not new and old != new:
-                break
-            same += 1
-        parsed = old_parsed[:same] + [parse(item) for item in items[same:]]
+        if same == len(items) == len(old_items):  # all of it seen (the tools, a resent body)
+            parsed = old_parsed
+        else:
+            for old, new in zip(
+                islice(old_items, same, None), islice(items, same, None), strict=False
+            ):
+                if old is not new and old != new:
+                    break
+                same += 1
+            parsed = old_parsed[:same] + [parse(item) for item in items[same:]]
         with self.lock:
             self.lists.append((items, parsed))
             del self.lists[: -self.entries]

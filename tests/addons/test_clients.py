@@ -1,7 +1,7 @@
 import pytest
 from mitmproxy.http import Headers
 
-from addons.clients import client_ip, identify_client, slug
+from addons.clients import client_ip, identify_client, lowered, slug
 
 STAINLESS_JS = {
     "x-stainless-lang": "js",
@@ -279,3 +279,23 @@ def test_repeated_mitmproxy_headers_read_as_one_joined_value():
     )
     assert client_ip(headers, "127.0.0.1") == "198.51.100.7"
     assert identify_client(headers) == "claude-code"
+
+
+def test_headers_lowered_once_answer_as_the_headers_do():
+    """A caller asking several helpers lowers the headers once; each helper takes them as
+    they are, and answers as it would from the headers themselves."""
+    headers = Headers(
+        [(b"X-Forwarded-For", b"198.51.100.7"), (b"x-forwarded-for", b"10.0.0.1")],
+        user_agent="OpenAI/Python 2.54.0",
+        x_stainless_lang="python",
+    )
+    once = lowered(headers)
+    assert once == {
+        "x-forwarded-for": "198.51.100.7, 10.0.0.1",
+        "user-agent": "OpenAI/Python 2.54.0",
+        "x-stainless-lang": "python",
+    }
+    assert lowered(once) is once
+    assert lowered({"User-Agent": "curl/8.5.0"}) == {"user-agent": "curl/8.5.0"}
+    assert client_ip(once, "127.0.0.1") == client_ip(headers, "127.0.0.1") == "198.51.100.7"
+    assert identify_client(once) == identify_client(headers) == "openai-python"

@@ -113,3 +113,23 @@ def test_short_conversations_are_not_kept():
     memo = PrefixMemo(min_items=8)
     assert memo.map([{"n": 1}], dict) == [{"n": 1}]
     assert memo.lists == []
+
+
+def test_a_list_sent_again_or_cut_short_reuses_every_parsed_item():
+    memo = PrefixMemo(min_items=2)
+    items = [{"n": i} for i in range(10)]
+    calls = []
+
+    def parse(item):
+        calls.append(item["n"])
+        return dict(item)
+
+    first = memo.map(items, parse)
+    again = memo.map(list(items), parse)
+    longer = memo.map([*items, {"n": 10}], parse)
+    shorter = memo.map(items[:6], parse)
+    assert calls == [*range(10), 10]  # only the new item was parsed after the first time
+    assert again == first and again is not first
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert shorter == first[:6] and all(a is b for a, b in zip(first, shorter, strict=False))
+    assert longer[:10] == first and longer[10] == {"n": 10}
