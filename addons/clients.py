@@ -124,16 +124,22 @@ _GENERIC_UA_EXCLUDED = frozenset(
     {"python", "client", "http", "app", "test", "mozilla", "user-agent"}
 )
 _FINGERPRINT_WINDOW = 4096
+_CLAUDE_CODE_LINE = "You are Claude Code, Anthropic's official CLI"
 _SLUG_JUNK = re.compile(r"[^a-z0-9._-]+")
 _NODE_LANGS = frozenset({"js", "node", "typescript", "deno", "bun"})
 _IPV4_MAPPED = "::ffff:"
 
 
 def identify_client(
-    headers: Mapping[str, str], system_text: str = "", tool_names: Sequence[str] = ()
+    headers: Mapping[str, str], system: str | Sequence[str] = "", tool_names: Sequence[str] = ()
 ) -> str:
-    """The client application's label (see the module docstring for the order of signals)."""
+    """The client application's label (see the module docstring for the order of signals).
+
+    `system` is the system prompt, whole or as its blocks' texts (`Request.system_parts`): a
+    30 KB prompt is then searched where it lies instead of first being copied into one text.
+    """
     h = lowered(headers)
+    parts = (system,) if isinstance(system, str) else system
     ua = h.get("user-agent", "").lower()
 
     if (
@@ -142,8 +148,7 @@ def identify_client(
         or "claudecode" in ua
         or h.get("x-app", "").strip().lower() == "cli"
         or "x-claude-code-session-id" in h
-        or "cc_entrypoint=" in system_text
-        or "You are Claude Code, Anthropic's official CLI" in system_text
+        or any("cc_entrypoint=" in p or _CLAUDE_CODE_LINE in p for p in parts)
     ):
         return "claude-code"
     if h.get("originator", "").lower().startswith("codex") or ua.startswith("codex"):
@@ -156,7 +161,7 @@ def identify_client(
 
     # Identity statements open a system prompt; searching all of a 30 KB prompt for every
     # fingerprint would cost a hundred microseconds on each request that gets this far.
-    sys_low = system_text[:_FINGERPRINT_WINDOW].lower()
+    sys_low = _head(parts, _FINGERPRINT_WINDOW).lower()
     if (tool_names and _count_hermes_tools(tool_names) >= _HERMES_MIN_TOOLS) or (
         "hermes agent" in sys_low or "nous research" in sys_low
     ):
@@ -209,6 +214,18 @@ def client_ip(headers: Mapping[str, str], peer_ip: str) -> str:
 def slug(value: str) -> str:
     """Lower-case, runs of anything but `[a-z0-9._-]` as one `-`, at most 40 characters."""
     return _SLUG_JUNK.sub("-", value.lower())[:40].strip("-")
+
+
+def _head(parts: Sequence[str], limit: int) -> str:
+    """The first `limit` characters of `"\n".join(parts)`, joining no more than they need."""
+    head: list[str] = []
+    size = 0
+    for part in parts:
+        if size >= limit:
+            break
+        head.append(part[: limit - size])
+        size += len(part) + 1
+    return "\n".join(head)[:limit]
 
 
 class Lowered(dict):

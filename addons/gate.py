@@ -199,7 +199,7 @@ class Gate:
         ctx = RuleContext(
             client_ip=clients.client_ip(lowered, peer),
             client_app=clients.identify_client(
-                lowered, request.system_text, [t.name for t in request.tools]
+                lowered, request.system_parts, [t.name for t in request.tools]
             ),
             path=flow.request.path,
             upstream=state.route.upstream,

@@ -137,7 +137,9 @@ def _facts(message: Message) -> tuple[int, str]:
 def estimate_tokens(request: Request) -> int:
     """A chars/3.5 estimate of the prompt, shown until the upstream reports real usage."""
     facts = _FACTS.map(request.messages, _facts)
-    return int((len(request.system_text) + sum(chars for chars, _ in facts)) / 3.5)
+    parts = request.system_parts
+    system = sum(map(len, parts)) + len(parts) - 1 if parts else 0  # len(request.system_text)
+    return int((system + sum(chars for chars, _ in facts)) / 3.5)
 
 
 def last_user_text(request: Request) -> str:
@@ -293,7 +295,7 @@ class Pipeline:
         if dialect and job.body:
             request = wire.parse_request(dialect, decode(job.body, job.headers), job.path)
         headers = credentials.scrub_headers(job.headers)
-        system = request.system_text if request else ""
+        system = request.system_parts if request else ""
         tools = [t.name for t in request.tools] if request else []
         lowered = clients.lowered(headers)
         row: dict[str, Any] = {

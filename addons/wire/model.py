@@ -98,8 +98,13 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def system_parts(self) -> list[str]:
+        """The system prompt's texts, block by block (`system_text` joins them with "\n")."""
+        return [b.text for b in self.system if b.type == TEXT and b.text]
+
+    @property
     def system_text(self) -> str:
-        return "\n".join(b.text for b in self.system if b.type == TEXT and b.text)
+        return "\n".join(self.system_parts)
 
 
 @dataclass(slots=True)

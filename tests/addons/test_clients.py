@@ -299,3 +299,20 @@ def test_headers_lowered_once_answer_as_the_headers_do():
     assert lowered({"User-Agent": "curl/8.5.0"}) == {"user-agent": "curl/8.5.0"}
     assert client_ip(once, "127.0.0.1") == client_ip(headers, "127.0.0.1") == "198.51.100.7"
     assert identify_client(once) == identify_client(headers) == "openai-python"
+
+
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        (["billing: cc_version=2.1; cc_entrypoint=cli;", "p" * 30_000], "claude-code"),
+        (["p" * 30_000, "You are Claude Code, Anthropic's official CLI."], "claude-code"),
+        (["p" * 10, "You are Cline, a software engineer.", "p" * 9000], "cline"),
+        (["p" * 4082, "you are cline"], "cline"),  # 4083 + 13 characters: the 4 KB window
+        (["p" * 4083, "you are cline"], "unknown"),  # one character past it
+        (["p" * 2000, "", "Hermes Agent by Nous Research", "p" * 5000], "hermes"),
+        ([], "unknown"),
+    ],
+)
+def test_a_system_prompt_given_by_its_parts_identifies_as_its_text(parts, expected):
+    joined = "\n".join(parts)
+    assert identify_client({}, parts) == identify_client({}, joined) == expected
