@@ -185,7 +185,8 @@ class Gate:
     def check(self, flow: http.HTTPFlow, state: FlowState) -> None:
         headers = flow.request.headers
         raw = decode(flow.request.raw_content or b"", headers.fields)
-        if not self.engine.might_act(raw, state.dialect):
+        candidates = self.engine.candidates(raw, state.dialect)
+        if not candidates:
             return  # no enabled rule can act on this body: it is not even parsed here
         request = wire.parse_request(state.dialect, raw, flow.request.path)
         if request is None:
@@ -207,7 +208,7 @@ class Gate:
             conversation_id=thread.conversation_id if thread else None,
             history=self.tools,
         )
-        outcome = self.engine.preflight(request, ctx)
+        outcome = self.engine.preflight(request, ctx, only=candidates)
         self.note(flow, outcome)
         if outcome.verdict == BLOCK:
             flow.response = block_response(state.dialect, request.stream, outcome)

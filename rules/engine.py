@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,11 @@ class Stats:
         }
 
 
+def _may_act(rule: Rule, options: dict[str, Any], raw: bytes, dialect: str | None) -> bool:
+    prefilter = getattr(rule, "prefilter", None)
+    return prefilter is None or prefilter(raw, options, dialect)
+
+
 def combine(verdicts: Sequence[Verdict], transformed: bool = False) -> str:
     kinds = {v.verdict for v in verdicts}
     for kind in (BLOCK, INTERCEPT):
@@ -193,10 +198,20 @@ class Engine:
         so, or it has none). False: the request need not even be parsed."""
         for _, rules in self._phases:
             for rule, options in rules:
-                prefilter = getattr(rule, "prefilter", None)
-                if prefilter is None or prefilter(raw, options, dialect):
+                if _may_act(rule, options, raw, dialect):
                     return True
         return False
+
+    def candidates(self, raw: bytes, dialect: str | None) -> frozenset[str]:
+        """The enabled pre-flight and transform rules that could act on this raw request body
+        (`might_act` for each): what `preflight(..., only=...)` needs to run."""
+        return frozenset(
+            rule.id
+            for phase, rules in self._phases
+            if phase != Phase.POSTFLIGHT
+            for rule, options in rules
+            if _may_act(rule, options, raw, dialect)
+        )
 
     def needs_whole_stream(self, request: Request) -> bool:
         """True when a post-flight rule must see the whole response: one is enabled and the
@@ -205,8 +220,15 @@ class Engine:
             rules for phase, rules in self._phases if phase == Phase.POSTFLIGHT
         )
 
-    def preflight(self, request: Request, ctx: RuleContext) -> Outcome:
-        """Transforms, then pre-flight checks, on the request about to be sent."""
+    def preflight(
+        self, request: Request, ctx: RuleContext, only: Collection[str] | None = None
+    ) -> Outcome:
+        """Transforms, then pre-flight checks, on the request about to be sent.
+
+        With `only` (from `candidates`: the rules whose prefilter passed on the raw body), a
+        rule outside it is skipped while it would see the request and context as given; once
+        a rule before it has changed either, it runs whatever its prefilter said.
+        """
         current, context = request, ctx
         verdicts: list[Verdict] = []
         failures: list[RuleFailure] = []
@@ -216,6 +238,13 @@ class Engine:
                 continue
             started = self._clock()
             for rule, options in rules:
+                if (
+                    only is not None
+                    and rule.id not in only
+                    and current is request
+                    and context is ctx
+                ):
+                    continue
                 result = self._run(rule, failures, current, options, context)
                 if result is None:
                     continue

@@ -547,3 +547,27 @@ def test_prefilters_never_hide_what_the_rules_would_see(dialect, times, separato
     outcome = engine.preflight(request(dialect, steps, tools=[BASH]), context(dialect))
     assert outcome.verdicts, "the rules act on this conversation"
     assert engine.might_act(raw, dialect)
+
+
+def test_only_the_candidates_run_until_a_rule_changes_the_request():
+    """`candidates` names the rules whose prefilter passed on the raw body; `preflight` skips
+    the others while they would see that body, and runs them once a transform changed it."""
+    import json
+
+    from tests.rules.bodies import body
+
+    steps = [user("go"), *loop("Bash", LS, 3)]
+    route = {"if": {"from_model": "claude-x"}, "then": "qwen3"}
+    doc = {"model_router": {"enabled": True, "rules": [route]}}
+    for model, bridged in (("claude-x", True), ("claude-y", False)):
+        engine = Engine(doc)
+        data = {**body("anthropic", steps, tools=[BASH]), "model": model}
+        candidates = engine.candidates(json.dumps(data).encode(), "anthropic")
+        assert candidates == {"model_router", "loop_detector"}  # a Claude model: no bridge
+        req = dataclasses.replace(request("anthropic", steps, tools=[BASH]), model=model)
+        outcome = engine.preflight(req, context("anthropic"), only=candidates)
+        ran = [v.rule_id for v in outcome.verdicts]
+        assert ("protocol_bridge" in ran) is bridged
+        assert engine.stats["protocol_bridge"].runs == int(bridged)
+        assert ran[-1] == "loop_detector"  # the nudge on the third identical call
+        assert engine.candidates(b'{"model":"claude-x"}', "anthropic") == {"model_router"}
