@@ -166,7 +166,8 @@ class RuleSpec:
     apply: Callable[..., RuleResult | None]
     doc: str = ""
     # A cheap look at the raw request body, before anything is parsed: False means this rule
-    # cannot act on it, so the proxy need not parse the request for it. None: always parse.
+    # cannot act on it, so the engine skips it (while no rule before it has changed the
+    # request) and the proxy need not parse the request for it. None: always run.
     prefilter: Callable[[bytes, Mapping[str, Any], str | None], bool] | None = None
 
     @property
