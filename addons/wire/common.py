@@ -95,11 +95,12 @@ class PrefixMemo:
                     old_items, old_parsed = lists.pop(i)
                     break
         # `BodyLoader` hands back the very objects it parsed before for the text it has seen:
-        # those are counted in C (`!=` on two dicts compares even a dict with itself).
-        same = leading_identical(old_items, items)
-        if same == len(items) == len(old_items):  # all of it seen (the tools, a resent body)
+        # those are compared in C (a list's `==` takes an item as equal to itself at once,
+        # where `!=` on two dicts compares even a dict with itself).
+        if len(old_items) == len(items) and old_items == items:  # the tools, a resent body
             parsed = old_parsed
         else:
+            same = leading_identical(old_items, items)
             for old, new in zip(
                 islice(old_items, same, None), islice(items, same, None), strict=False
             ):
