@@ -225,6 +225,8 @@ class Gate:
             flow.metadata[HOLD] = (outcome.request, outcome.context)
 
     def note(self, flow: http.HTTPFlow, outcome: Outcome) -> None:
+        if not outcome.verdicts and not outcome.failures and outcome.verdict == "allow":
+            return  # nothing to add: no verdicts and an allow are what capture assumes
         verdicts = flow.metadata.setdefault(VERDICTS, [])
         verdicts.extend(v.to_dict() for v in outcome.verdicts)
         verdicts.extend(
