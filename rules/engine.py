@@ -203,12 +203,12 @@ class Engine:
         return False
 
     def candidates(self, raw: bytes, dialect: str | None) -> frozenset[str]:
-        """The enabled pre-flight and transform rules that could act on this raw request body
-        (`might_act` for each): what `preflight(..., only=...)` needs to run."""
+        """The enabled rules, of every phase, that could act on this raw request body
+        (`might_act` for each): empty, and the request need not be parsed; else what
+        `preflight(..., only=...)` needs to run."""
         return frozenset(
             rule.id
-            for phase, rules in self._phases
-            if phase != Phase.POSTFLIGHT
+            for _, rules in self._phases
             for rule, options in rules
             if _may_act(rule, options, raw, dialect)
         )

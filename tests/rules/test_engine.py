@@ -523,7 +523,9 @@ def test_the_whole_pipeline_leaves_its_input_alone(dialect):
     ],
 )
 def test_might_act_spares_the_parse_when_no_rule_can_act(doc, body, dialect, expected):
-    assert Engine(doc).might_act(body, dialect) is expected
+    engine = Engine(doc)
+    assert engine.might_act(body, dialect) is expected
+    assert bool(engine.candidates(body, dialect)) is expected  # what the proxy asks
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
