@@ -35,6 +35,7 @@ import functools
 import io
 import itertools
 import logging
+import operator
 import os
 import pickle
 import select
@@ -88,25 +89,36 @@ class JobPickler(pickle.Pickler):
     dataclass goes through `copyreg` and its `__getstate__` in Python, twice the time.)"""
 
     def reducer_override(self, obj: Any) -> Any:
-        names = _init_fields(type(obj))
-        if names is None:
+        shape = _job_shape(type(obj))
+        if shape is None:
             return NotImplemented
-        args = []
-        for name in names:
-            value = getattr(obj, name)
+        values, bodies = shape
+        args = values(obj)
+        for i in bodies:  # the fields that may hold a body
+            value = args[i]
             if type(value) is bytes and len(value) >= OUT_OF_BAND:
-                value = pickle.PickleBuffer(value)
-            args.append(value)
-        return type(obj), tuple(args)
+                args = (*args[:i], pickle.PickleBuffer(value), *args[i + 1 :])
+        return type(obj), args
 
 
 @functools.cache
-def _init_fields(cls: type) -> tuple[str, ...] | None:
-    """The fields of a dataclass in `__init__` order, if `__init__` takes them all."""
+def _job_shape(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[int, ...]] | None:
+    """For a dataclass whose `__init__` takes all its fields: a function giving their values
+    in that order (one C call), and the positions of the fields annotated `bytes` (or
+    `bytes | None`), which alone may go out of band."""
     if not dataclasses.is_dataclass(cls):
         return None
     fields = dataclasses.fields(cls)
-    return tuple(f.name for f in fields) if all(f.init for f in fields) else None
+    if not fields or not all(f.init for f in fields):
+        return None
+    getter = operator.attrgetter(*(f.name for f in fields))
+    values = getter if len(fields) > 1 else lambda obj: (getter(obj),)
+    bodies = tuple(
+        i
+        for i, f in enumerate(fields)
+        if "bytes" in {part.strip() for part in str(f.type).split("|")}
+    )
+    return values, bodies
 
 
 class RecentBodies:

@@ -290,6 +290,40 @@ def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes()
     assert got == jobs and type(got[0].body) is bytes
 
 
+def test_every_body_field_of_a_job_goes_out_of_band():
+    """The upstream's copy of a request and a buffered response travel beside the pickle too;
+    headers and small bodies stay in it."""
+    import os
+    import random
+
+    from addons.worker import RecentBodies, pack_jobs, read_jobs
+
+    rng = random.Random(5)
+    sent, upstream, answer = rng.randbytes(40_000), rng.randbytes(50_000), rng.randbytes(60_000)
+    jobs = [
+        Begin(
+            id="b2", started_at=1.0, listener="reverse", method="POST", scheme="http",
+            host="h", path="/v1/messages", upstream="openai", upstream_url="http://x",
+            peer_ip="127.0.0.1", headers=((b"a", b"b" * 40_000),), body=sent,
+            upstream_body=upstream,
+        ),
+        Finish(id="b2", ended_at=2.0, status=200, headers=(), body=answer),
+    ]  # fmt: skip
+    parts = pack_jobs(jobs, RecentBodies())
+    assert [bytes(p) for p in parts[2:]] == [sent, upstream, answer]
+    assert 40_000 < len(parts[1]) < 42_000  # the long header stayed in the pickle
+    read_fd, write_fd = os.pipe()
+    try:
+        writer = threading.Thread(target=lambda: [os.write(write_fd, p) for p in parts])
+        writer.start()
+        got = read_jobs(read_fd, RecentBodies())
+        writer.join()
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert got == jobs
+
+
 def test_large_bodies_through_a_full_pipe_are_stored_byte_for_byte(running, worker, tmp_path):
     """Bodies of 700 KB, more than the pipe holds at once: written in parts as it drains."""
     import random
