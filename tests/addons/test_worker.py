@@ -252,10 +252,9 @@ def test_queue_depth_counts_jobs_in_the_pipe_until_they_are_written(running, wor
 def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes():
     """A frame is the head, the pickle, then each large body as it is; written in any pieces
     (a pipe takes what fits), it reads back as the same jobs, bodies byte for byte."""
-    import os
     import random
 
-    from addons.worker import OUT_OF_BAND, RecentBodies, pack_jobs, read_jobs, unwritten
+    from addons.worker import OUT_OF_BAND, RecentBodies, pack_jobs, unwritten
 
     big = random.Random(3).randbytes(300_000)
     jobs = [
@@ -271,32 +270,41 @@ def test_jobs_frames_carry_large_bodies_out_of_band_and_survive_partial_writes()
     assert len(parts) == 3 and parts[2] == big and len(ANSWER) < OUT_OF_BAND
     assert len(parts[1]) < 2_000  # the pickle holds no copy of the big body
     size = sum(len(p) for p in parts)
+    rng, written = random.Random(7), 0
+    pieces = []
+    while written < size:  # a writer that gets a little further each time
+        rest = unwritten(parts, written)
+        chunk = b"".join(bytes(p) for p in rest)[: rng.randint(1, 50_000)]
+        pieces.append(chunk)
+        written += len(chunk)
+    got = read_back(pieces)
+    assert got == jobs and type(got[0].body) is bytes
+
+
+def read_back(pieces) -> list:
+    """The jobs the recorder process reads from a pipe these pieces are written to."""
+    import os
+
+    from addons.worker import RecentBodies, read_jobs
+
     read_fd, write_fd = os.pipe()
     try:
-        rng, written = random.Random(7), 0
-        pieces = []
-        while written < size:  # a writer that gets a little further each time
-            rest = unwritten(parts, written)
-            chunk = b"".join(bytes(p) for p in rest)[: rng.randint(1, 50_000)]
-            pieces.append(chunk)
-            written += len(chunk)
-        reader = threading.Thread(target=lambda: [os.write(write_fd, p) for p in pieces])
-        reader.start()
+        writer = threading.Thread(target=lambda: [os.write(write_fd, p) for p in pieces])
+        writer.start()
         got = read_jobs(read_fd, RecentBodies())
-        reader.join()
+        writer.join()
     finally:
         os.close(read_fd)
         os.close(write_fd)
-    assert got == jobs and type(got[0].body) is bytes
+    return got
 
 
 def test_every_body_field_of_a_job_goes_out_of_band():
     """The upstream's copy of a request and a buffered response travel beside the pickle too;
     headers and small bodies stay in it."""
-    import os
     import random
 
-    from addons.worker import RecentBodies, pack_jobs, read_jobs
+    from addons.worker import RecentBodies, pack_jobs
 
     rng = random.Random(5)
     sent, upstream, answer = rng.randbytes(40_000), rng.randbytes(50_000), rng.randbytes(60_000)
@@ -312,16 +320,7 @@ def test_every_body_field_of_a_job_goes_out_of_band():
     parts = pack_jobs(jobs, RecentBodies())
     assert [bytes(p) for p in parts[2:]] == [sent, upstream, answer]
     assert 40_000 < len(parts[1]) < 42_000  # the long header stayed in the pickle
-    read_fd, write_fd = os.pipe()
-    try:
-        writer = threading.Thread(target=lambda: [os.write(write_fd, p) for p in parts])
-        writer.start()
-        got = read_jobs(read_fd, RecentBodies())
-        writer.join()
-    finally:
-        os.close(read_fd)
-        os.close(write_fd)
-    assert got == jobs
+    assert read_back(parts) == jobs
 
 
 def test_large_bodies_through_a_full_pipe_are_stored_byte_for_byte(running, worker, tmp_path):
