@@ -50,7 +50,7 @@ from addons.store.schema import now_iso
 from addons.wire import errors, render, translate
 from addons.wire.common import encode_json
 from addons.wire.model import Request, Response
-from rules.base import BLOCK, HistoryItem, RuleContext
+from rules.base import ALLOW, BLOCK, HistoryItem, RuleContext
 from rules.engine import Engine, InvalidConfig, Outcome
 from rules.protocol_bridge import is_claude
 from rules.registry import schema as rules_schema
@@ -225,7 +225,7 @@ class Gate:
             flow.metadata[HOLD] = (outcome.request, outcome.context)
 
     def note(self, flow: http.HTTPFlow, outcome: Outcome) -> None:
-        if not outcome.verdicts and not outcome.failures and outcome.verdict == "allow":
+        if not outcome.verdicts and not outcome.failures and outcome.verdict == ALLOW:
             return  # nothing to add: no verdicts and an allow are what capture assumes
         verdicts = flow.metadata.setdefault(VERDICTS, [])
         verdicts.extend(v.to_dict() for v in outcome.verdicts)
