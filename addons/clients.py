@@ -229,7 +229,8 @@ def _head(parts: Sequence[str], limit: int) -> str:
 
 
 class Lowered(dict):
-    """Header names lower-cased (`lowered`): the helpers here take one as it is."""
+    """Header names lower-cased (`lowered`, `credentials.scrub_headers`): the helpers here take
+    one as it is."""
 
 
 def lowered(headers: Mapping[str, str]) -> Lowered:

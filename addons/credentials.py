@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode
 
+from addons.clients import Lowered
+
 SECRET_HEADERS = frozenset(
     {
         "authorization",
@@ -53,9 +55,10 @@ def _header_name(raw: bytes) -> tuple[str, bool]:
     return name, is_secret_header(name)
 
 
-def scrub_headers(fields: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Header fields as a JSON-ready object, names lower-cased, secrets fingerprinted."""
-    out: dict[str, str] = {}
+def scrub_headers(fields: Iterable[tuple[bytes, bytes]]) -> Lowered:
+    """Header fields as a JSON-ready object, names lower-cased, secrets fingerprinted: the
+    client helpers take it as it is."""
+    out = Lowered()
     for raw_name, raw_value in fields:
         name, secret = _header_name(raw_name)
         value = raw_value.decode("latin-1")

@@ -295,9 +295,8 @@ class Pipeline:
         if dialect and job.body:
             request = wire.parse_request(dialect, decode(job.body, job.headers), job.path)
         headers = credentials.scrub_headers(job.headers)
-        system = request.system_parts if request else ""
+        system = request.system_parts if request else []
         tools = [t.name for t in request.tools] if request else []
-        lowered = clients.lowered(headers)
         row: dict[str, Any] = {
             "id": job.id,
             "started_at": iso_at(job.started_at),
@@ -310,8 +309,8 @@ class Pipeline:
             "upstream": job.upstream,
             "upstream_url": job.upstream_url,
             "dialect": dialect,
-            "client_ip": clients.client_ip(lowered, job.peer_ip),
-            "client_app": clients.identify_client(lowered, system, tools),
+            "client_ip": clients.client_ip(headers, job.peer_ip),
+            "client_app": clients.identify_client(headers, system, tools),
             "user_agent": headers.get("user-agent"),
             "request_headers": headers,
             "verdict": "allow",

@@ -193,25 +193,20 @@ class Engine:
     def enabled(self, rule_id: str) -> bool:
         return bool(self.config.get(rule_id, {}).get("enabled"))
 
-    def might_act(self, raw: bytes, dialect: str | None) -> bool:
-        """Whether any enabled rule could act on this raw request body (its prefilter says
-        so, or it has none). False: the request need not even be parsed."""
-        for _, rules in self._phases:
-            for rule, options in rules:
-                if _may_act(rule, options, raw, dialect):
-                    return True
-        return False
-
     def candidates(self, raw: bytes, dialect: str | None) -> frozenset[str]:
-        """The enabled rules, of every phase, that could act on this raw request body
-        (`might_act` for each): empty, and the request need not be parsed; else what
-        `preflight(..., only=...)` needs to run."""
+        """The enabled rules, of every phase, that could act on this raw request body (their
+        prefilter says so, or they have none): what `preflight(..., only=...)` needs to run.
+        Empty: the request need not even be parsed."""
         return frozenset(
             rule.id
             for _, rules in self._phases
             for rule, options in rules
             if _may_act(rule, options, raw, dialect)
         )
+
+    def might_act(self, raw: bytes, dialect: str | None) -> bool:
+        """Whether any enabled rule could act on this raw request body."""
+        return bool(self.candidates(raw, dialect))
 
     def needs_whole_stream(self, request: Request) -> bool:
         """True when a post-flight rule must see the whole response: one is enabled and the

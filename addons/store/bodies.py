@@ -20,28 +20,18 @@ from collections.abc import Iterable
 import sqlite_utils
 import zstandard
 
-# Top-level keys whose value repeats from request to request. A list value is cut per element
-# (a conversation grows at the end, and tool sets are shared across clients); anything else is
-# kept whole.
-_SPLIT_KEYS = frozenset(
-    {"messages", "tools", "contents", "input", "system", "systemInstruction", "instructions"}
-)
-# Their names as they appear in a body, the common ones first. A body with none of them (a
-# model's response, most small requests) is one segment without being scanned: a 400-byte
-# response took 15 us to scan, 2 to search. (A name written with escapes, `"\u0074ools"`,
-# then keeps its body whole: still exact, only stored less finely.)
-_SPLIT_MARKERS = tuple(
-    f'"{key}"'.encode()
-    for key in (
-        "messages",
-        "contents",
-        "input",
-        "system",
-        "tools",
-        "instructions",
-        "systemInstruction",
-    )
-)
+# Top-level keys whose value repeats from request to request, the common ones first. A list
+# value is cut per element (a conversation grows at the end, and tool sets are shared across
+# clients); anything else is kept whole.
+_SPLIT_NAMES = (
+    "messages", "contents", "input", "system", "tools", "instructions", "systemInstruction",
+)  # fmt: skip
+_SPLIT_KEYS = frozenset(_SPLIT_NAMES)
+# Their names as they appear in a body. A body with none of them (a model's response, most
+# small requests) is one segment without being scanned: a 400-byte response took 15 us to
+# scan, 2 to search. (A name written with escapes, `"\u0074ools"`, then keeps its body whole:
+# still exact, only stored less finely.)
+_SPLIT_MARKERS = tuple(f'"{key}"'.encode() for key in _SPLIT_NAMES)
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _scanstring = json.decoder.scanstring  # type: ignore[attr-defined]
