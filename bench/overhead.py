@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -353,12 +354,13 @@ LATENCY_ROUNDS = 20
 LATENCY_INSTANCES = 8
 
 
-def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[str, float]]:
+def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, Any]:
     """n requests per target in LATENCY_ROUNDS rounds, each round visiting every target in turn,
     percentiles over the pooled samples: a drift in the machine's state during the measurement
     (seen here: bare mitmdump's 150 KB added latency from 1.3 to 2.7 ms between runs) then
-    touches every target alike instead of whichever one it happened to meet."""
-    samples: dict[str, list[float]] = {target: [] for target in TARGETS}
+    touches every target alike instead of whichever one it happened to meet. `intervals` says
+    how far the added-latency ratios could move with other rounds (`added_ratio_intervals`)."""
+    rounds: dict[str, list[list[float]]] = {target: [] for target in TARGETS}
     errors = dict.fromkeys(TARGETS, 0)
     per_round = max(1, n // LATENCY_ROUNDS)
     for round_ in range(LATENCY_ROUNDS):
@@ -367,17 +369,61 @@ def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, dict[
             job = {"mode": "latency", "body": str(run.files[body]), "n": per_round}
             job["warmup"] = max(1, warmup // LATENCY_ROUNDS)
             result = run.loadgen(target, job, instance=round_)
-            samples[target] += result["latencies_ms"]
+            rounds[target].append(result["latencies_ms"])
             errors[target] += sum(result["errors"].values())
-    return {
-        target: {
+    out: dict[str, Any] = {}
+    for target, per in rounds.items():
+        values = [v for r in per for v in r]
+        out[target] = {
             "p50": percentile(values, 50),
             "p99": percentile(values, 99),
             "n": len(values),
             "errors": errors[target],
         }
-        for target, values in samples.items()
-    }
+    out["intervals"] = added_ratio_intervals(rounds, ("suite", "bare+stream"), (50, 99))
+    return out
+
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def added_ratio_intervals(
+    rounds: dict[str, list[list[float]]],
+    proxies: tuple[str, ...],
+    ps: tuple[float, ...],
+    level: float = 0.90,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, tuple[float, float] | None]:
+    """`level` intervals for each proxy's added latency at each percentile over bare's (keys
+    like "suite p50"), by bootstrap over the rounds: each resample draws as many rounds as
+    were run, with replacement and the same rounds for every target (a round's machine state
+    touched them all), pools their samples and takes the ratios. The spread is the run's own
+    noise: a target missed by less than it is a miss this run cannot tell from chance."""
+    keys = [(proxy, p) for proxy in proxies for p in ps]
+    ratios: dict[tuple[str, float], list[float]] = {key: [] for key in keys}
+    count = len(rounds["direct"])
+    rng = random.Random(seed)
+    for _ in range(resamples if count > 1 else 0):
+        picked = [rng.randrange(count) for _ in range(count)]
+        at = {}
+        for target in ("direct", "bare", *proxies):
+            pooled = sorted(v for i in picked for v in rounds[target][i])
+            at.update({(target, p): percentile(pooled, p) for p in ps})
+        for proxy, p in keys:
+            direct = at["direct", p]
+            r = ratio(at[proxy, p] - direct, at["bare", p] - direct)
+            if r is not None:
+                ratios[proxy, p].append(r)
+    tail = (1 - level) / 2
+    out: dict[str, tuple[float, float] | None] = {}
+    for (proxy, p), values in ratios.items():
+        values.sort()
+        last = len(values) - 1
+        out[f"{proxy} p{p:g}"] = (
+            (values[int(tail * last)], values[round((1 - tail) * last)]) if values else None
+        )
+    return out
 
 
 def measure_sse(run: Run, concurrency: int, rounds: int) -> dict[str, dict[str, Any]]:
@@ -474,6 +520,7 @@ THROUGHPUT_ROUNDS = 5
 def measure_throughput(run: Run, seconds: float) -> dict[str, dict[str, Any]]:
     totals = {t: {"count": 0, "elapsed_s": 0.0, "errors": 0, "cpu": 0.0} for t in TARGETS}
     latencies: dict[str, list[tuple[float, float]]] = {t: [] for t in TARGETS}
+    rounds_rps: dict[str, list[float]] = {t: [] for t in TARGETS}
     share = throughput_share(seconds)
     backlog = {"backlog": 0, "drain_s": 0.0}  # the most of any round
     for round_ in range(THROUGHPUT_ROUNDS):
@@ -486,6 +533,7 @@ def measure_throughput(run: Run, seconds: float) -> dict[str, dict[str, Any]]:
             total["errors"] += r["errors"]
             total["cpu"] += cpu or 0.0
             latencies[target].append((r["p50"], r["p99"]))
+            rounds_rps[target].append(r["count"] / r["elapsed_s"])
             if target == "suite":  # what it had not written when the load stopped
                 port = run.port(target, round_)
                 depth, took = health(port)["queue_depth"], drain(port)
@@ -496,6 +544,7 @@ def measure_throughput(run: Run, seconds: float) -> dict[str, dict[str, Any]]:
         count, has_cpu = total["count"], run.pid(target) is not None
         out[target] = {
             "rps": count / total["elapsed_s"],
+            "rounds_rps": rounds_rps[target],
             # each round's own percentiles (wrk reports no samples): their median
             "p50": statistics.median(p50 for p50, _ in latencies[target]),
             "p99": statistics.median(p99 for _, p99 in latencies[target]),
@@ -723,6 +772,10 @@ def ratio(a: float | None, b: float | None, floor: float = 0.0) -> float | None:
     return a / b
 
 
+def fmt_interval(bounds: tuple[float, float] | None) -> str:
+    return "" if bounds is None else f" ({bounds[0]:.2f}–{bounds[1]:.2f})"
+
+
 def fmt_ratio(value: float | None, suffix: str = "×") -> str:
     return "n/a" if value is None else f"{value:.2f}{suffix}"
 
@@ -750,7 +803,7 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
             row(
                 f"{label} POST, c=1, latency {p} ms (+added), n={n}",
                 cells,
-                f"{fmt_ratio(r)} added",
+                f"{fmt_ratio(r)} added{fmt_interval(lat.get('intervals', {}).get(f'suite {p}'))}",
                 "≤ 1.20× added",
                 None if r is None else r <= 1.20,
             )
@@ -857,7 +910,9 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
         "Added = through the proxy minus direct, same percentile, same run. "
         "\"suite vs bare\" divides the suite's added latency by bare mitmdump's (latency rows), "
         "the suite's value by bare's (req/s, CPU, RSS), or the suite's added value by "
-        "bare + stream's (SSE rows).",
+        "bare + stream's (SSE rows). In brackets after a latency ratio: its 90% interval from "
+        f"resampling the run's {LATENCY_ROUNDS} rounds ({BOOTSTRAP_RESAMPLES} bootstrap "
+        "resamples), the spread this run's own noise allows.",
         "",
         "## Details",
         "",
@@ -875,6 +930,24 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
         f"stopped, written {tps['drain_s']:.1f} s later; rows not recorded so far: "
         f"{tps['not_recorded']}."
     )
+    for label, key in (("1 KB", "lat_small"), ("150 KB", "lat_large")):
+        control = results[key].get("intervals", {})
+        st_lines.append(
+            f"- {label} latency, bare + stream's added over bare's (the control), 90% intervals: "
+            + ", ".join(
+                f"{p} {fmt_interval(control.get(f'bare+stream {p}')).strip(' ()') or '–'}"
+                for p in ("p50", "p99")
+            )
+            + "."
+        )
+    suite_rps, bare_rps = tp["suite"].get("rounds_rps", []), tp["bare"].get("rounds_rps", [])
+    by_round = [r / b for r, b in zip(suite_rps, bare_rps, strict=True)]
+    if by_round:
+        st_lines.append(
+            "- c=16, the suite's req/s over bare's round by round: "
+            + ", ".join(f"{r:.2f}" for r in by_round)
+            + "."
+        )
     errs = {
         k: sum(results[k][t].get("errors", 0) for t in TARGETS)
         for k in ("lat_small", "lat_large", "sse_c1", "sse_c50", "throughput")
