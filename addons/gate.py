@@ -197,11 +197,14 @@ class Gate:
             flow.metadata[THREAD] = thread
         peer = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         lowered = clients.lowered(headers)
+        app = None
+        if self.engine.asks_client_app:
+            app = clients.identify_client(
+                lowered, request.system_parts, [t.name for t in request.tools]
+            )
         ctx = RuleContext(
             client_ip=clients.client_ip(lowered, peer),
-            client_app=clients.identify_client(
-                lowered, request.system_parts, [t.name for t in request.tools]
-            ),
+            client_app=app,
             path=flow.request.path,
             upstream=state.route.upstream,
             dialect=state.dialect,

@@ -153,6 +153,15 @@ def _may_act(rule: Rule, options: dict[str, Any], raw: bytes, dialect: str | Non
     return prefilter is None or prefilter(raw, options, dialect)
 
 
+def _mentions(value: Any, key: str) -> bool:
+    """Whether `key` is a key anywhere in nested options (a rule's conditions)."""
+    if isinstance(value, Mapping):
+        return key in value or any(_mentions(v, key) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v, key) for v in value)
+    return False
+
+
 def combine(verdicts: Sequence[Verdict], transformed: bool = False) -> str:
     kinds = {v.verdict for v in verdicts}
     for kind in (BLOCK, INTERCEPT):
@@ -189,6 +198,12 @@ class Engine:
             enabled = [(r, self.config[r.id]) for r in rules if r.phase == phase]
             enabled = [(r, o) for r, o in enabled if o.get("enabled")]
             self._phases.append((phase, enabled))
+        # Identifying the client reads the system prompt: only worth it when a condition asks.
+        self.asks_client_app = any(
+            _mentions(options, "from_client_app")
+            for _, rules in self._phases
+            for _, options in rules
+        )
 
     def enabled(self, rule_id: str) -> bool:
         return bool(self.config.get(rule_id, {}).get("enabled"))

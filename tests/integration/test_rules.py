@@ -300,3 +300,28 @@ def test_openai_client_is_nudged_with_a_warn_and_forwarded(proxy, upstream):
     assert row["verdict"] in ("warn", "rewrite") and row["status"] == 200
     [verdict] = proxy.query("select * from verdicts where request_id = ?", (row["id"],))
     assert verdict["rule_id"] == "loop_detector" and verdict["verdict"] == "warn"
+
+
+def test_a_route_by_client_app_sees_the_client(proxy, upstream):
+    """The client is identified for the rules only when a condition asks about it: here one
+    does, so the Anthropic SDK's request is routed and curl's is not."""
+    document = {
+        "model_router": {
+            "enabled": True,
+            "rules": [{"if": {"from_client_app": "anthropic-python"}, "then": "claude-routed"}],
+        }
+    }
+    assert rules(proxy, document).status_code == 200
+    client = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=0)
+    client.messages.create(
+        model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    body = {"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"user-agent": "curl/8.5.0", "x-api-key": "k", "anthropic-version": "2023-06-01"}
+    reply = httpx.post(f"{proxy.url}/v1/messages", json=body, headers=headers, timeout=10)
+    assert reply.status_code == 200
+
+    assert [r.json()["model"] for r in upstream.requests] == ["claude-routed", "claude-x"]
+    sdk, curl = sorted(proxy.wait_rows(2), key=lambda row: row["started_at"])
+    assert (sdk["client_app"], sdk["verdict"]) == ("anthropic-python", "rewrite")
+    assert (curl["client_app"], curl["verdict"]) == ("curl", "allow")

@@ -301,6 +301,39 @@ def test_needs_whole_stream(payload, expected):
     assert Engine(doc).needs_whole_stream(req) is expected
 
 
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({}, False),
+        ({"model_router": {"enabled": True, "aliases": {"a": "b"}}}, False),
+        (
+            {
+                "model_router": {
+                    "enabled": True,
+                    "rules": [{"if": {"from_client_app": "x"}, "then": "y"}],
+                }
+            },
+            True,
+        ),
+        (  # a condition of a rule that is off asks nothing
+            {"ollama_options": {"rules": [{"if": {"from_client_app": "x"}, "set": {}}]}},
+            False,
+        ),
+        (
+            {
+                "ollama_options": {
+                    "enabled": True,
+                    "rules": [{"if": {"from_client_app": ["x"]}, "set": {}}],
+                }
+            },
+            True,
+        ),
+    ],
+)
+def test_asks_client_app_only_when_an_enabled_rule_has_that_condition(doc, expected):
+    assert Engine(doc).asks_client_app is expected
+
+
 # -- failures -------------------------------------------------------------------------------
 
 
