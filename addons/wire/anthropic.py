@@ -8,7 +8,6 @@ recorded as `params["max_tokens_key"]`, so a render can write `/v1/complete` bac
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -23,6 +22,7 @@ from .common import (
     dump_json,
     error_text,
     leftover,
+    load_event,
     raw_if_more,
     take_usage,
 )
@@ -261,7 +261,7 @@ class StreamAccumulator(Accumulator):
         self._start_input: dict[int, Any] = {}
 
     def _event(self, item: SSEEvent) -> None:
-        ev = json.loads(item.data)
+        ev = load_event(item.data)
         if not isinstance(ev, dict):
             raise ValueError("event is not an object")
         kind = ev.get("type", item.event)

@@ -79,8 +79,22 @@ class SSEParser:
         if tail:
             self._partial.append(tail)
         events: list[SSEEvent] = []
-        for line in lines:
-            self._line(line, events)
+        data, event = self._data, self._event
+        for line in lines:  # the common lines inline: a stream has thousands of them
+            if not line:
+                if data:
+                    events.append(SSEEvent(event, data[0] if len(data) == 1 else "\n".join(data)))
+                    data = []
+                event = None
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line.startswith("event: "):
+                event = line[7:] or None
+            else:
+                self._data, self._event = data, event
+                self._line(line, events)
+                data, event = self._data, self._event
+        self._data, self._event = data, event
         return events
 
     def _line(self, line: str, events: list[SSEEvent]) -> None:

@@ -10,7 +10,6 @@ camelCase or snake_case, as the REST API accepts both.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -24,6 +23,7 @@ from .common import (
     dump_json,
     error_text,
     leftover,
+    load_event,
 )
 from .framing import SSEEvent
 from .model import (
@@ -302,7 +302,7 @@ class StreamAccumulator(Accumulator):
         self._thinking: Block | None = None
 
     def _event(self, item: SSEEvent) -> None:
-        ev = json.loads(item.data)
+        ev = load_event(item.data)
         if not isinstance(ev, dict):
             raise ValueError("event is not an object")
         self.apply(ev)

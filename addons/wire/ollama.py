@@ -9,7 +9,6 @@ their arguments as an object and have no id in older versions. Counts come only 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .common import (
@@ -20,6 +19,7 @@ from .common import (
     as_str,
     dump_json,
     leftover,
+    load_event,
     raw_if_more,
     sniff_image_type,
 )
@@ -214,7 +214,7 @@ class StreamAccumulator(Accumulator):
         return NDJSONParser()
 
     def _event(self, line: str) -> None:
-        ev = json.loads(line)
+        ev = load_event(line)
         if not isinstance(ev, dict):
             raise ValueError("line is not an object")
         resp = self._response

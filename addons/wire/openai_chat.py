@@ -11,7 +11,6 @@ the neutral system prompt (which of the two roles was used is not kept).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .common import (
@@ -25,6 +24,7 @@ from .common import (
     error_text,
     image_block,
     leftover,
+    load_event,
     parse_arguments,
     raw_if_more,
     take_usage,
@@ -339,7 +339,7 @@ class StreamAccumulator(Accumulator):
         if data.strip() == "[DONE]":
             self.done = True
             return
-        ev = json.loads(data)
+        ev = load_event(data)
         if not isinstance(ev, dict):
             raise ValueError("chunk is not an object")
         resp = self._response

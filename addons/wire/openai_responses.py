@@ -8,7 +8,6 @@ messages become the system prompt. `input_tokens` includes cached tokens, which 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .common import (
@@ -21,6 +20,7 @@ from .common import (
     error_text,
     image_block,
     leftover,
+    load_event,
     parse_arguments,
     raw_if_more,
     take_usage,
@@ -269,7 +269,7 @@ class StreamAccumulator(Accumulator):
         return block
 
     def _event(self, item: SSEEvent) -> None:
-        ev = json.loads(item.data)
+        ev = load_event(item.data)
         if not isinstance(ev, dict):
             raise ValueError("event is not an object")
         kind = ev.get("type", item.event)

@@ -18,13 +18,12 @@ errs high, since a count that is too low keeps Claude Code from compacting in ti
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from typing import Any, NamedTuple
 
 from . import anthropic, openai_chat
-from .common import as_dict, as_int, as_list, as_str, dump_json
+from .common import as_dict, as_int, as_list, as_str, dump_json, load_event
 from .errors import ANTHROPIC_TYPES, OPENAI_TYPES, error_object
 from .framing import SSEEvent, SSEParser
 from .model import IMAGE, TEXT, THINKING, TOOL_CALL, TOOL_RESULT, Block, Request
@@ -544,7 +543,7 @@ class OpenAIToAnthropicStream(StreamTranslator):
         if data.strip() == "[DONE]":
             w.end()
             return
-        chunk = json.loads(data)
+        chunk = load_event(data)
         if not isinstance(chunk, dict):
             raise ValueError("chunk is not an object")
         if chunk.get("error") and not chunk.get("choices"):
@@ -636,7 +635,7 @@ class AnthropicToOpenAIStream(StreamTranslator):
         self._start_input: dict[int, Any] = {}
 
     def _event(self, event: SSEEvent) -> None:
-        ev = json.loads(event.data)
+        ev = load_event(event.data)
         if not isinstance(ev, dict):
             raise ValueError("event is not an object")
         w = self.writer

@@ -490,6 +490,29 @@ def test_error_event_mid_stream():
     assert acc.done is False
 
 
+def test_what_orjson_refuses_in_an_event_the_stdlib_still_reads():
+    """A model can split an emoji's surrogate pair across two deltas (each escaped alone, which
+    orjson rejects), and an event may hold NaN: the text and the usage still come through."""
+
+    def delta(text: str) -> bytes:
+        data = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"%s"}}'
+        return f"event: content_block_delta\ndata: {data % text}\n\n".encode()
+
+    start = ANTHROPIC_STREAM.index(b"event: content_block_delta")
+    body = (
+        ANTHROPIC_STREAM[:start]
+        + delta("smile \\ud83d")
+        + delta("\\ude00!")
+        + b'event: ping\ndata: {"type":"ping","score":NaN}\n\n'
+        + ANTHROPIC_STREAM[ANTHROPIC_STREAM.index(b"event: content_block_stop") :]
+    )
+    acc = anthropic.StreamAccumulator()
+    acc.feed(body)
+    r = acc.finish()
+    assert r.blocks[0].text == "smile \ud83d\ude00!"
+    assert acc.malformed == 0 and acc.done is True
+
+
 @pytest.mark.parametrize(
     "bad",
     [
