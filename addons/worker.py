@@ -136,6 +136,8 @@ class RecentBodies:
         view = memoryview(body)
         age = prefix = suffix = 0
         for i, old in enumerate(reversed(self.bodies), 1):
+            if len(old) <= prefix + suffix:
+                continue  # it cannot share more than itself: an earlier turn of the best one
             same = common_prefix(old, view)
             end = common_suffix(old, view, min(len(old), len(body)) - same)
             if same + end > prefix + suffix:

@@ -394,20 +394,13 @@ def conversation_body(turns: int, seed: int = 0) -> bytes:
     ).encode()
 
 
-def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
-    """Each turn of a conversation sends only what is new in its body, a resent body sends
-    nothing, another conversation all but the system prompt and tools it shares, an unrelated
-    body all of it; every body reads back byte for byte."""
+def through_the_pipe(bodies: list[bytes]) -> tuple[list[int], list[bytes]]:
+    """Each body as a job through a real pipe, one frame each: the bytes sent for it beside
+    the pickle, and the bodies the other end read back (each checked byte for byte)."""
     import os
 
-    from addons.worker import RECENT_MAX, RecentBodies, pack_jobs, read_jobs
+    from addons.worker import RecentBodies, pack_jobs, read_jobs
 
-    bodies = [conversation_body(turns) for turns in range(2, 8)]
-    bodies.append(conversation_body(7))  # sent again
-    bodies.append(conversation_body(3, seed=9))  # another conversation, the same tools
-    bodies.append(conversation_body(8))  # the first one goes on after it
-    bodies.append(random.Random(5).randbytes(RECENT_MAX + 1))  # too big to remember: whole
-    bodies.append(conversation_body(9))
     sender, receiver = RecentBodies(), RecentBodies()
     sent, received = [], []
     read_fd, write_fd = os.pipe()
@@ -426,11 +419,41 @@ def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
     finally:
         os.close(read_fd)
         os.close(write_fd)
+    return sent, received
+
+
+def test_bodies_that_repeat_earlier_ones_go_as_what_differs():
+    """Each turn of a conversation sends only what is new in its body, a resent body sends
+    nothing, another conversation all but the system prompt and tools it shares, an unrelated
+    body all of it; every body reads back byte for byte."""
+    from addons.worker import RECENT_MAX
+
+    bodies = [conversation_body(turns) for turns in range(2, 8)]
+    bodies.append(conversation_body(7))  # sent again
+    bodies.append(conversation_body(3, seed=9))  # another conversation, the same tools
+    bodies.append(conversation_body(8))  # the first one goes on after it
+    bodies.append(random.Random(5).randbytes(RECENT_MAX + 1))  # too big to remember: whole
+    bodies.append(conversation_body(9))
+    sent, received = through_the_pipe(bodies)
     turns = sent[1:6] + sent[8:9] + sent[10:11]
     assert all(n < 20_000 for n in turns), sent  # a new message and the moved cache marker
     assert sent[0] == len(bodies[0]) and sent[9] == len(bodies[9])
     assert 36_000 <= sent[7] <= len(bodies[7]) - 60_000  # its 3 messages, not 60 KB of tools
     assert sent[6] == 0 and received[6] is received[5]  # the same bytes again: the same object
+
+
+def test_a_turn_finds_the_turn_it_extends_behind_an_earlier_one_sent_again():
+    """An early turn sent again (a retry, a rewind) is wholly inside the next turn too; the
+    next turn still goes as what is new since the turn it extends."""
+    bodies = [
+        conversation_body(6),
+        conversation_body(7),
+        conversation_body(2),
+        conversation_body(8),
+    ]
+    sent, _ = through_the_pipe(bodies)
+    assert sent[2] < 20_000 and sent[3] < 20_000, sent
+    assert len(bodies[3]) - len(bodies[2]) > 40_000  # what sending it against the newest costs
 
 
 def test_a_new_recorder_process_gets_the_waiting_frames_packed_again(tmp_path):
