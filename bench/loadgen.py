@@ -13,6 +13,8 @@ Modes:
     load     like latency but reports only the count, the wall time and the percentiles;
              `seq` replaces bench.workload.SEQ_MARK in the body with a counter, so that every
              request is a new conversation.
+             With `turns` (either mode), `body` holds one JSON body per line, sent in turn:
+             a conversation's requests, each resending the one before with a turn added.
     sse      `concurrency` connections each run `rounds` streams; per stream the time to the
              first SSE event and the arrival time of every event (`\\n\\n`-terminated).
 
@@ -146,6 +148,9 @@ async def run_requests(job: dict[str, Any]) -> dict[str, Any]:
     seq_mark = job.get("seq_mark", "@@SEQ@@").encode()
     vary = bool(job.get("seq")) and seq_mark in body
     fixed = build_request(job, body)
+    # `body` with one JSON body per line: the requests go through them in turn, over and over
+    turns = [build_request(job, b) for b in body.split(b"\n") if b] if job.get("turns") else []
+    turn = iter(range(1 << 62))
     n, warmup, concurrency = job.get("n", 0), job.get("warmup", 0), job.get("concurrency", 1)
     counter = iter(range(job.get("seq_start", 0), 1 << 62))
     latencies: list[float] = []
@@ -154,6 +159,8 @@ async def run_requests(job: dict[str, Any]) -> dict[str, Any]:
     keep = job["mode"] == "latency"
 
     def payload() -> bytes:
+        if turns:
+            return turns[next(turn) % len(turns)]
         if not vary:
             return fixed
         return build_request(job, body.replace(seq_mark, b"%012d" % next(counter)))

@@ -367,6 +367,7 @@ def measure_latency(run: Run, body: str, n: int, warmup: int) -> dict[str, Any]:
         for target in TARGETS:
             run.settle()
             job = {"mode": "latency", "body": str(run.files[body]), "n": per_round}
+            job["turns"] = body == "turns"
             job["warmup"] = max(1, warmup // LATENCY_ROUNDS)
             result = run.loadgen(target, job, instance=round_)
             rounds[target].append(result["latencies_ms"])
@@ -791,9 +792,12 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
         rows.append(f"| {name} | {' | '.join(cells)} | {rel} | {target} | {verdict(ok)} |")
 
     for label, key, n in (
-        ("1 KB", "lat_small", plan.small_n),
-        ("150 KB", "lat_large", plan.large_n),
+        ("1 KB POST", "lat_small", plan.small_n),
+        ("150 KB POST", "lat_large", plan.large_n),
+        ("Conversation, turn after turn (95–210 KB)", "lat_turns", plan.large_n),
     ):
+        if key not in results:
+            continue  # a results file from before this row
         lat = results[key]
         for p in ("p50", "p99"):
             direct = lat["direct"][p]
@@ -801,7 +805,7 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
             cells = [ms(direct)] + [f"{ms(lat[t][p])} ({plus(added[t])})" for t in PROXIES]
             r = ratio(added["suite"], added["bare"])
             row(
-                f"{label} POST, c=1, latency {p} ms (+added), n={n}",
+                f"{label}, c=1, latency {p} ms (+added), n={n}",
                 cells,
                 f"{fmt_ratio(r)} added{fmt_interval(lat.get('intervals', {}).get(f'suite {p}'))}",
                 "≤ 1.20× added",
@@ -930,8 +934,8 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
         f"stopped, written {tps['drain_s']:.1f} s later; rows not recorded so far: "
         f"{tps['not_recorded']}."
     )
-    for label, key in (("1 KB", "lat_small"), ("150 KB", "lat_large")):
-        control = results[key].get("intervals", {})
+    for label, key in (("1 KB", "lat_small"), ("150 KB", "lat_large"), ("Turns", "lat_turns")):
+        control = results.get(key, {}).get("intervals", {})
         st_lines.append(
             f"- {label} latency, bare + stream's added over bare's (the control), 90% intervals: "
             + ", ".join(
@@ -950,7 +954,8 @@ def report(results: dict[str, Any], plan: Plan, meta: dict[str, Any]) -> str:
         )
     errs = {
         k: sum(results[k][t].get("errors", 0) for t in TARGETS)
-        for k in ("lat_small", "lat_large", "sse_c1", "sse_c50", "throughput")
+        for k in ("lat_small", "lat_large", "lat_turns", "sse_c1", "sse_c50", "throughput")
+        if k in results
     }
     st_lines.append(f"- Client-side errors (non-200 or broken): {errs}.")
     for c, key in ((1, "sse_c1"), (50, "sse_c50")):
@@ -1097,6 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
             ("large", workload.large_body()),
             ("stream", workload.small_body(stream=True)),
             ("varied", workload.small_body(seq_mark=True)),
+            ("turns", b"\n".join(workload.growing_conversation())),
         ):
             run.files[name] = tmp / f"{name}.json"
             run.files[name].write_bytes(body)
@@ -1130,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
         results["lat_small"] = measure_latency(run, "small", plan.small_n, plan.warmup)
         say(f"latency, 150 KB, c=1, n={plan.large_n}")
         results["lat_large"] = measure_latency(run, "large", plan.large_n, plan.warmup // 4)
+        say(f"latency, a conversation turn after turn, c=1, n={plan.large_n}")
+        results["lat_turns"] = measure_latency(run, "turns", plan.large_n, plan.warmup // 4)
         say(f"SSE, c=1, {plan.sse_c1_streams} streams")
         results["sse_c1"] = measure_sse(run, 1, plan.sse_c1_streams)
         say(f"SSE, c=50, {plan.sse_c50_rounds} round(s)")

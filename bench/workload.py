@@ -6,6 +6,8 @@
 - `conversation(turns)`: the request bodies of a Claude Code-sized conversation in which every
   turn resends the ~60 KB system prompt and tools plus the whole history (the shape of
   `tests/addons/store/test_bodies.py`).
+- `growing_conversation()`: 50 successive turns of one such conversation, 95–210 KB (150 KB
+  on average): what an agent sends turn after turn.
 
 Everything is deterministic (seeded), so runs compare.
 """
@@ -135,6 +137,13 @@ def conversation(turns: int, seed: int = 7, stream: bool = True) -> list[bytes]:
             }
         )
     return requests
+
+
+def growing_conversation(turns: int = 50, first: int = 13) -> list[bytes]:
+    """`turns` successive requests of one Claude Code conversation, unstreamed, from its turn
+    `first` on: with the defaults 95 to 210 KB, 150 KB on average, each the one before with a
+    tool result and an answer added and the cache marker moved (what an agent sends)."""
+    return conversation(first + turns, seed=11, stream=False)[first:]
 
 
 def large_body(target: int = 150_000) -> bytes:
