@@ -56,6 +56,29 @@ def test_each_turn_of_a_growing_conversation_reuses_the_last_one(line):
         previous = data
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        '{"role":"assistant","content":"caf\\u00e9"}',
+        '{"role":"user","content":[{"type":"text","text":"t","n":1E2}]}',
+        '{"role":"assistant","content":[{"type":"text","id":123456789012345678901234567890}]}',
+        '{"role":"user", "content":"a space"}',
+    ],
+)
+def test_new_turns_written_otherwise_than_orjson_writes_them_load_like_json(odd):
+    """A turn's new messages are parsed together and then found in the text as the compact JSON
+    orjson writes; one written otherwise (an escape, a float spelled 1E2, a big integer, a
+    space) is read by the stdlib's scanner from there on, and the result is still json's."""
+    loader = BodyLoader()
+    base = body(turns(4))
+    first = loads_like_json(loader, base)
+    plain = '{"role":"assistant","content":"plain"}'
+    end = base.index('],"system"')
+    grown = base[:end] + f",{plain},{odd},{plain}" + base[end:]
+    data = loads_like_json(loader, grown)
+    assert data["messages"][1] is first["messages"][1]  # the turns before: parsed once
+
+
 def test_a_moved_cache_marker_or_a_changed_tail_is_parsed_again():
     loader = BodyLoader()
     messages = turns(6)
