@@ -48,6 +48,33 @@ elif patch and patch.startswith("autocheckpoint_"):  # autocheckpoint_100: a che
         return db
 
     recorder.open_db = patched_open_db
+elif patch == "gc_stats":  # count the collector's pauses by generation, written every 2 s
+    import gc
+    import json
+    import threading
+    import time
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    def dump():
+        while True:
+            time.sleep(2)
+            summary = {
+                gen: {"n": len(xs), "max_ms": max(xs, default=0) * 1e3, "sum_ms": sum(xs) * 1e3}
+                for gen, xs in pauses.items()
+            }
+            with open(os.environ["LLM_INSPECTOR_GC_LOG"], "w") as f:
+                json.dump(summary, f)
+
+    gc.callbacks.append(on_gc)
+    threading.Thread(target=dump, daemon=True).start()
 else:
     sys.exit(f"unknown patch {patch!r}")
 worker.main()
