@@ -48,6 +48,25 @@ elif patch and patch.startswith("autocheckpoint_"):  # autocheckpoint_100: a che
         return db
 
     recorder.open_db = patched_open_db
+elif patch and patch.startswith("slice_"):  # slice_100: SCHED_BATCH with a 100 µs time slice
+    # (Linux 6.12+ takes a fair task's slice from sched_attr.sched_runtime): a task that wakes
+    # on the recorder's core waits at most that long, where the default slice protects it
+    import ctypes
+    import struct
+
+    slice_ns = int(patch.removeprefix("slice_")) * 1000
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_slice(pid, policy, param):
+        # struct sched_attr: size, policy, flags, nice, priority, runtime, deadline, period
+        attr = struct.pack(
+            "IIQiIQQQ", 48, policy, 0, os.getpriority(os.PRIO_PROCESS, 0), 0, slice_ns, 0, 0
+        )
+        buf = ctypes.create_string_buffer(attr)
+        if libc.syscall(314, 0, buf, 0) != 0:  # SYS_sched_setattr on x86-64
+            raise OSError(ctypes.get_errno(), "sched_setattr")
+
+    os.sched_setscheduler = set_slice
 elif patch == "gc_stats":  # count the collector's pauses by generation, written every 2 s
     import gc
     import json
