@@ -73,9 +73,8 @@ def checkout(revision: str, into: Path) -> Path:
 
 
 def latency(run: Run, target: str, body: str, n: int) -> tuple[float, float]:
-    result = run.loadgen(
-        target, {"mode": "latency", "body": str(run.files[body]), "n": n, "warmup": n // 10}
-    )
+    job = {"mode": "latency", "body": str(run.files[body]), "n": n, "warmup": n // 10}
+    result = run.loadgen(target, {**job, "turns": body == "turns"})
     samples = result["latencies_ms"]
     return overhead.percentile(samples, 50), overhead.percentile(samples, 99)
 
@@ -89,7 +88,7 @@ def measure(
         for name in ["direct", *names]:
             for suite in suites:  # a recorder still catching up would slow whoever runs now
                 overhead.drain(run.ports[suite])
-            for body, count in (("small", n), ("large", max(20, n // 4))):
+            for body, count in (("small", n), ("large", max(20, n // 4)), ("turns", n // 3)):
                 before = cpu_split(run.pids[name])
                 p50, p99 = latency(run, name, body, count)
                 proxy_cpu = cpu_split(run.pids[name])[0] - before[0]
@@ -129,11 +128,12 @@ def cpu_split(pid: int) -> tuple[float, float]:
 
 def report(medians: dict[str, Any], names: list[str]) -> str:
     direct, bare = medians["direct"], medians["bare"]
-    keys = ["small p50", "small p99", "large p50", "large p99"]
+    keys = ["small p50", "small p99", "large p50", "large p99", "turns p50", "turns p99"]
     lines = [
         "| variant | "
         + " | ".join(f"{k} +ms (×bare)" for k in keys)
-        + " | req/s (×bare) | cpu ms/req | CPU ms/req 1 KB / 150 KB, c=1: proxy + recorder |",
+        + " | req/s (×bare) | cpu ms/req "
+        + "| CPU ms/req 1 KB / 150 KB / turns, c=1: proxy + recorder |",
         "|---|" + "---:|" * (len(keys) + 3),
     ]
     for name in names:
@@ -146,7 +146,10 @@ def report(medians: dict[str, Any], names: list[str]) -> str:
         cells.append(f"{rps:.0f} ({rps / bare['req/s']:.2f}×)" if rps else "–")
         cells.append(f"{row['cpu ms/req']:.2f}" if "cpu ms/req" in row else "–")
         cells.append(
-            " / ".join(f"{row[f'{b} cpu']:.2f} + {row[f'{b} rec']:.2f}" for b in ("small", "large"))
+            " / ".join(
+                f"{row[f'{b} cpu']:.2f} + {row[f'{b} rec']:.2f}"
+                for b in ("small", "large", "turns")
+            )
         )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -172,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             for body_name, body in (
                 ("small", workload.small_body()),
                 ("large", workload.large_body()),
+                ("turns", b"\n".join(workload.growing_conversation())),
             ):
                 run.files[body_name] = run.tmp / f"{body_name}.json"
                 run.files[body_name].write_bytes(body)
