@@ -100,7 +100,14 @@ class PrefixMemo:
         if len(old_items) == len(items) and old_items == items:  # the tools, a resent body
             parsed = old_parsed
         else:
-            same = leading_identical(old_items, items)
+            # An agent's next turn repeats all but the last of the items it had: one list `==`
+            # in C over those (each item the same object), or else a search for the first
+            # item that is not.
+            last = min(len(old_items), len(items)) - 1
+            if last > 0 and old_items[:last] == items[:last]:
+                same = last
+            else:
+                same = leading_identical(old_items, items)
             for old, new in zip(
                 islice(old_items, same, None), islice(items, same, None), strict=False
             ):
