@@ -47,12 +47,13 @@ def split(body: bytes) -> list[bytes]:
 
     A body that starts like one of the last few split (the same conversation, a turn later)
     reuses their cuts as far as its text is the same, and scans only the rest."""
-    return [segment for segment, _ in _pieces(body)[0]]
+    return [bytes(segment) for segment, _ in _pieces(body)[0]]
 
 
-def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
+def _pieces(body: bytes) -> tuple[list[tuple[bytes | memoryview, int]], _Split | None]:
     """The segments of `body`, each with its index in the cuts of its `_Split` (None when the
-    body is one segment: not UTF-8 or not a JSON object)."""
+    body is one segment: not UTF-8 or not a JSON object). For an ASCII body (Claude Code's,
+    the SDKs'), views of the body: nothing is copied for the segments whose hash is known."""
     if not body:
         return [], None
     if not _splittable(body):
@@ -65,11 +66,11 @@ def _pieces(body: bytes) -> tuple[list[tuple[bytes, int]], _Split | None]:
     if kept is None:
         return [(body, 0)], None
     cuts = kept.cuts
-    pieces = [
-        (text[a:b].encode("utf-8"), i)
-        for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False))
-        if b > a
-    ]
+    spans = [(a, b, i) for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)) if b > a]
+    if text.isascii():  # a character is a byte: the segments are views of the body itself
+        view = memoryview(body)
+        return [(view[a:b], i) for a, b, i in spans], kept
+    pieces = [(text[a:b].encode("utf-8"), i) for a, b, i in spans]
     if b"".join(segment for segment, _ in pieces) != body:  # cannot happen for valid UTF-8
         return [(body, 0)], None
     return pieces, kept
@@ -308,7 +309,7 @@ _INSERT_BODY = "INSERT OR IGNORE INTO bodies (id, size, segments) VALUES (?, ?, 
 _INSERT_BLOB = "INSERT OR IGNORE INTO blobs (hash, size, codec, data) VALUES (?, ?, ?, ?)"
 
 
-def _blob(digest: str, segment: bytes) -> tuple[str, int, str, bytes]:
+def _blob(digest: str, segment: bytes | memoryview) -> tuple[str, int, str, bytes | memoryview]:
     """A `blobs` row: the segment compressed if that makes it smaller."""
     codec, data = "raw", segment
     if len(segment) >= MIN_COMPRESS:
