@@ -125,7 +125,7 @@ class _Splits:
             hashes: list[str | None] = []
         else:
             k, old = best
-            found = _cuts(text, resume=(old.cuts[: k + 1], old.resumable), resumable=resumable)
+            found = _resume(text, old, k, resumable)
             hashes = old.hashes[:k]  # the segments before cut k are the same text
         if found is None:
             return None
@@ -152,6 +152,31 @@ def _same_tail(text: str, cuts: list[int], hashes: list[str | None], old: _Split
         hashes[-j] = old.hashes[-j]
 
 
+def _resume(text: str, old: _Split, k: int, resumable: list[int]) -> list[int] | None:
+    """The cuts of `text`, which is the same as `old.text` up to its cut `k` (just after an
+    element of a split list): the rest of that list is scanned, and when `text` ends with the
+    text that follows the list in `old` (an agent's system prompt and tools, after its
+    messages), that text's cuts are `old`'s, moved along, instead of being scanned again."""
+    marks = set(old.resumable)
+    last = k  # the last element of that list in `old`
+    while last + 1 in marks:
+        last += 1
+    end = _WS.match(old.text, old.cuts[last]).end()
+    stop = None
+    if old.text[end : end + 1] == "]":
+        after = end + 1  # where the text after the list starts in `old`
+        stop = len(text) - (len(old.text) - after)
+        if stop <= old.cuts[k] or not text.startswith(old.text[after:], stop):
+            stop = None
+    cuts = _cuts(text, resume=(old.cuts[: k + 1], old.resumable), resumable=resumable, stop=stop)
+    if cuts is None or stop is None or cuts[-1] == len(text):
+        return cuts  # scanned to the end
+    shift, first = stop - after, len(cuts) - (last + 1)
+    cuts += [cut + shift for cut in old.cuts[last + 1 :]]
+    resumable += [j + first for j in old.resumable if j > last]
+    return cuts
+
+
 def _shared_cuts(text: str, old: str, cuts: list[int], resumable: list[int]) -> int | None:
     """The last resumable cut index up to which `text` is the same as `old`, if any."""
     shared, checked = None, 0  # text[:checked] == old[:checked]
@@ -170,11 +195,13 @@ def _cuts(
     text: str,
     resume: tuple[list[int], list[int]] | None = None,
     resumable: list[int] | None = None,
+    stop: int | None = None,
 ) -> list[int] | None:
     """Character offsets at which to cut a JSON object's text, or None if it is not one.
 
     `resumable` collects the indexes of the cuts that fall just after an element of a split
-    list; `resume=(cuts, resumable)` starts from the last of those `cuts`, one of them."""
+    list; `resume=(cuts, resumable)` starts from the last of those `cuts`, one of them. With
+    `stop`, the cuts so far are returned as soon as a split list ends there."""
     ws = _WS.match
     raw_decode = _DECODER.raw_decode
     marks = resumable if resumable is not None else []
@@ -205,6 +232,8 @@ def _cuts(
             if text[idx] != "]":
                 return None
             idx += 1
+            if idx == stop:
+                return cuts
         else:
             if text[idx] != '"':
                 return None

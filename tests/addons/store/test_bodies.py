@@ -297,17 +297,23 @@ def test_a_large_claude_code_body_is_stored_as_its_parts(db):
 
 
 def test_a_conversation_turn_by_turn_splits_as_if_each_body_were_new():
-    """Each turn reuses the last one's cuts as far as its text is the same; the segments are
-    exactly those a fresh split gives, whatever changed (a message edited, one appended, a
-    turn from another conversation in between, trailing space)."""
+    """Each turn reuses the last one's cuts as far as its text is the same, and those of the
+    text after its messages when that is the same too; the segments are exactly those a fresh
+    split gives, whatever changed (a message edited, one appended, a turn from another
+    conversation in between, a tool added after the messages, a space before their "]",
+    trailing space)."""
     from bench import workload
 
     turns = [b for b in workload.conversation(40, seed=5, stream=False) if len(b) > 20_000]
-    assert len(turns) > 10
+    assert len(turns) > 12
     edited = turns[6].replace(b'"role":"user"', b'"role":"user" ', 1)
     other = next(iter(workload.conversation(30, seed=9, stream=False)))
+    more_tools = turns[9].replace(b'"tools":[', b'"tools":[{"name":"extra"},', 1)
+    spaced = turns[11].replace(b'],"system"', b' ],"system"', 1)
+    assert more_tools != turns[9] and spaced != turns[11]
     fresh = bodies._Splits(entries=0)  # remembers nothing: every body scanned whole
-    for body in [*turns[:6], edited, other, *turns[6:], turns[3], turns[3] + b" "]:
+    sequence = [*turns[:6], edited, other, *turns[6:9], more_tools, *turns[9:11], spaced]
+    for body in [*sequence, *turns[11:], turns[3], turns[3] + b" "]:
         text = body.decode()
         whole = [text[a:b].encode() for a, b in pairs(fresh.cuts(text))]
         assert bodies.split(body) == whole
