@@ -120,17 +120,21 @@ class _Splits:
             if k is not None and (best is None or k > best[0]):
                 best = (k, old)
         resumable: list[int] = []
+        taken = None
         if best is None:
             found = _cuts(text, resumable=resumable)
             hashes: list[str | None] = []
         else:
             k, old = best
-            found = _resume(text, old, k, resumable)
+            found, taken = _resume(text, old, k, resumable)
             hashes = old.hashes[:k]  # the segments before cut k are the same text
         if found is None:
             return None
         hashes += [None] * (len(found) - 1 - len(hashes))
-        if best is not None or memo:
+        if best is not None and taken is not None:  # the segments after those cuts: the same
+            new, was = taken
+            hashes[new:] = best[1].hashes[was:]
+        elif best is not None or memo:
             _same_tail(text, found, hashes, best[1] if best is not None else memo[-1])
         kept = _Split(text, found, resumable, hashes)
         with self.lock:
@@ -152,11 +156,15 @@ def _same_tail(text: str, cuts: list[int], hashes: list[str | None], old: _Split
         hashes[-j] = old.hashes[-j]
 
 
-def _resume(text: str, old: _Split, k: int, resumable: list[int]) -> list[int] | None:
+def _resume(
+    text: str, old: _Split, k: int, resumable: list[int]
+) -> tuple[list[int] | None, tuple[int, int] | None]:
     """The cuts of `text`, which is the same as `old.text` up to its cut `k` (just after an
     element of a split list): the rest of that list is scanned, and when `text` ends with the
     text that follows the list in `old` (an agent's system prompt and tools, after its
-    messages), that text's cuts are `old`'s, moved along, instead of being scanned again."""
+    messages), that text's cuts are `old`'s, moved along, instead of being scanned again.
+    Then also (first cut taken over, its index in `old`): the segments from there on are
+    `old`'s."""
     marks = set(old.resumable)
     last = k  # the last element of that list in `old`
     while last + 1 in marks:
@@ -170,11 +178,12 @@ def _resume(text: str, old: _Split, k: int, resumable: list[int]) -> list[int] |
             stop = None
     cuts = _cuts(text, resume=(old.cuts[: k + 1], old.resumable), resumable=resumable, stop=stop)
     if cuts is None or stop is None or cuts[-1] == len(text):
-        return cuts  # scanned to the end
+        return cuts, None  # scanned to the end
     shift, first = stop - after, len(cuts) - (last + 1)
+    taken = (len(cuts), last + 1)
     cuts += [cut + shift for cut in old.cuts[last + 1 :]]
     resumable += [j + first for j in old.resumable if j > last]
-    return cuts
+    return cuts, taken
 
 
 def _shared_cuts(text: str, old: str, cuts: list[int], resumable: list[int]) -> int | None:
