@@ -67,6 +67,19 @@ elif patch and patch.startswith("slice_"):  # slice_100: SCHED_BATCH with a 100 
             raise OSError(ctypes.get_errno(), "sched_setattr")
 
     os.sched_setscheduler = set_slice
+elif patch == "no_ui_triggers":  # the UI tables' triggers dropped (FTS, conversations, rollups)
+    from addons.store import recorder, schema
+
+    open_db = recorder.open_db
+
+    def without_triggers(*args, **kw):
+        db = open_db(*args, **kw)
+        schema.drop_ui_triggers(db)
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        return db
+
+    recorder.open_db = without_triggers
 elif patch == "gc_stats":  # count the collector's pauses by generation, written every 2 s
     import gc
     import json
