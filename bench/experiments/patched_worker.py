@@ -68,15 +68,20 @@ elif patch and patch.startswith("slice_"):  # slice_100: SCHED_BATCH with a 100 
 
     os.sched_setscheduler = set_slice
 elif patch == "no_ui_triggers":  # the UI tables' triggers dropped (FTS, conversations, rollups)
-    from addons.store import recorder, schema
+    from addons.store import recorder
 
     open_db = recorder.open_db
 
+    # LLM_INSPECTOR_DROP_TRIGGERS: name prefixes (comma-separated) of the triggers to drop;
+    # unset, every trigger
+    prefixes = tuple(filter(None, os.environ.get("LLM_INSPECTOR_DROP_TRIGGERS", "").split(",")))
+
     def without_triggers(*args, **kw):
         db = open_db(*args, **kw)
-        schema.drop_ui_triggers(db)
-        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"):
-            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+        for name in names:
+            if not prefixes or name.startswith(prefixes):
+                db.execute(f"DROP TRIGGER IF EXISTS {name}")
         return db
 
     recorder.open_db = without_triggers
