@@ -16,6 +16,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import sqlite_utils
 import zstandard
@@ -86,6 +87,10 @@ class _Split:
     cuts: list[int]
     resumable: list[int]  # indexes of the cuts just after an element of a split list
     hashes: list[str | None]  # sha256 hex of the segment starting at each cut, once known
+    # For an ASCII text: the whole body's sha256 state at some resumable cuts (by cut index),
+    # and the state a body that resumed from an earlier one starts from, with its offset.
+    states: dict[int, Any] = dataclasses.field(default_factory=dict)
+    seed: tuple[int, Any] | None = None
 
 
 class _Splits:
@@ -137,6 +142,10 @@ class _Splits:
         elif best is not None or memo:
             _same_tail(text, found, hashes, best[1] if best is not None else memo[-1])
         kept = _Split(text, found, resumable, hashes)
+        if best is not None and best[0] in best[1].states and text.isascii():
+            k, old = best  # the same bytes up to that cut: the body's hash goes on from there
+            kept.seed = (old.cuts[k], old.states[k])
+            kept.states = {j: state for j, state in old.states.items() if j <= k}
         with self.lock:
             self.memo.append(kept)
             del self.memo[: len(self.memo) - self.entries]
@@ -184,6 +193,26 @@ def _resume(
     cuts += [cut + shift for cut in old.cuts[last + 1 :]]
     resumable += [j + first for j in old.resumable if j > last]
     return cuts, taken
+
+
+def _body_id(body: bytes, kept: _Split | None) -> str:
+    """The sha256 hex of `body`. An ASCII body split after one it shares a beginning with goes
+    on from that one's hash state at the cut where they part (an agent's turn hashes its new
+    messages and what follows them, not its whole history again), and keeps its own states at
+    its resumable cuts for the next."""
+    if kept is None or not kept.text.isascii():
+        return hashlib.sha256(body).hexdigest()
+    pos, digest = kept.seed if kept.seed is not None else (0, None)
+    digest = digest.copy() if digest is not None else hashlib.sha256()
+    view = memoryview(body)
+    for j in kept.resumable:  # ascending
+        cut = kept.cuts[j]
+        if cut > pos:
+            digest.update(view[pos:cut])
+            pos = cut
+            kept.states[j] = digest.copy()
+    digest.update(view[pos:])
+    return digest.hexdigest()
 
 
 def _shared_cuts(text: str, old: str, cuts: list[int], resumable: list[int]) -> int | None:
@@ -303,18 +332,25 @@ def store(db: sqlite_utils.Database | sqlite3.Connection, body: bytes) -> str:
     """
     conn = _conn(db)
     body = bytes(body)
-    body_id = _RECENT_IDS.get(body) or hashlib.sha256(body).hexdigest()
+    body_id = _RECENT_IDS.get(body)
     if body and not _splittable(body):
         # One segment, whose hash is the body's: two statements instead of four.
+        body_id = body_id or hashlib.sha256(body).hexdigest()
         row = (body_id, len(body), json.dumps([body_id]))
         if conn.execute(_INSERT_BODY, row).rowcount:
             conn.execute(_INSERT_BLOB, _blob(body_id, body))
         _RECENT_IDS.put(body, body_id)
         return body_id
-    if conn.execute("SELECT 1 FROM bodies WHERE id = ?", (body_id,)).fetchone():
+    stored = "SELECT 1 FROM bodies WHERE id = ?"
+    if body_id is not None and conn.execute(stored, (body_id,)).fetchone():  # sent again
         _RECENT_IDS.put(body, body_id)
         return body_id
     pieces, kept = _pieces(body)
+    if body_id is None or (kept is not None and not kept.states):  # the next turn needs them
+        body_id = _body_id(body, kept)
+        if conn.execute(stored, (body_id,)).fetchone():
+            _RECENT_IDS.put(body, body_id)
+            return body_id
     hashes = []
     for segment, index in pieces:
         digest = kept.hashes[index] if kept is not None else None
