@@ -1,7 +1,9 @@
 """How much two byte strings share at their start or end, found at memcmp speed.
 
 Agents resend their conversation every turn, so a body mostly repeats one seen just before.
-The proxy's body loader and the recorder's pipe both look for the longest run it repeats.
+The hand-over to the recorder (`worker.RecentBodies`) sends only what lies between the longest
+prefix and suffix a body shares with one it sent lately. (The body loader compares element
+ends instead: `wire.loader._shared_elements`.)
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ Only for 127.0.0.x targets; every job carries its own deadline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -150,7 +151,7 @@ async def run_requests(job: dict[str, Any]) -> dict[str, Any]:
     fixed = build_request(job, body)
     # `body` with one JSON body per line: the requests go through them in turn, over and over
     turns = [build_request(job, b) for b in body.split(b"\n") if b] if job.get("turns") else []
-    turn = iter(range(1 << 62))
+    next_turn = itertools.cycle(turns).__next__
     n, warmup, concurrency = job.get("n", 0), job.get("warmup", 0), job.get("concurrency", 1)
     counter = iter(range(job.get("seq_start", 0), 1 << 62))
     latencies: list[float] = []
@@ -160,7 +161,7 @@ async def run_requests(job: dict[str, Any]) -> dict[str, Any]:
 
     def payload() -> bytes:
         if turns:
-            return turns[next(turn) % len(turns)]
+            return next_turn()
         if not vary:
             return fixed
         return build_request(job, body.replace(seq_mark, b"%012d" % next(counter)))

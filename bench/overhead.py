@@ -1102,7 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
             ("large", workload.large_body()),
             ("stream", workload.small_body(stream=True)),
             ("varied", workload.small_body(seq_mark=True)),
-            ("turns", b"\n".join(workload.growing_conversation())),
+            ("turns", workload.conversation_lines()),
         ):
             run.files[name] = tmp / f"{name}.json"
             run.files[name].write_bytes(body)

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             for body_name, body in (
                 ("small", workload.small_body()),
                 ("large", workload.large_body()),
-                ("turns", b"\n".join(workload.growing_conversation())),
+                ("turns", workload.conversation_lines()),
             ):
                 run.files[body_name] = run.tmp / f"{body_name}.json"
                 run.files[body_name].write_bytes(body)

@@ -7,7 +7,8 @@
   turn resends the ~60 KB system prompt and tools plus the whole history (the shape of
   `tests/addons/store/test_bodies.py`).
 - `growing_conversation()`: 50 successive turns of one such conversation, 95–210 KB (150 KB
-  on average): what an agent sends turn after turn.
+  on average): what an agent sends turn after turn; `conversation_lines()`, the same as
+  `bench.loadgen`'s `turns` file.
 
 Everything is deterministic (seeded), so runs compare.
 """
@@ -144,6 +145,12 @@ def growing_conversation(turns: int = 50, first: int = 13) -> list[bytes]:
     `first` on: with the defaults 95 to 210 KB, 150 KB on average, each the one before with a
     tool result and an answer added and the cache marker moved (what an agent sends)."""
     return conversation(first + turns, seed=11, stream=False)[first:]
+
+
+def conversation_lines() -> bytes:
+    """`growing_conversation()` as one body per line, the file `bench.loadgen` sends in turn
+    (`"turns": true`); compact JSON has no newline of its own."""
+    return b"\n".join(growing_conversation())
 
 
 def large_body(target: int = 150_000) -> bytes:
