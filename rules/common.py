@@ -94,10 +94,18 @@ class IdentityMemo:
         entry = self.entries.get(id(obj))
         if entry is None or entry[0] is not obj:
             entry = (obj, compute(obj))
-            self.entries[id(obj)] = entry
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
+            self.put(obj, entry[1])
         return entry[1]
+
+    def peek(self, obj: Any) -> Any:
+        """What is remembered for `obj`, or None."""
+        entry = self.entries.get(id(obj))
+        return entry[1] if entry is not None and entry[0] is obj else None
+
+    def put(self, obj: Any, value: Any) -> None:
+        self.entries[id(obj)] = (obj, value)
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
 
 
 def is_user_turn(message: Message) -> bool:

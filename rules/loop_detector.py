@@ -41,9 +41,11 @@ cached tools and system prompt still hit; the cached messages miss once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
+from addons import wire
+from addons.wire import anthropic
 from addons.wire.model import TOOL_CALL, Block, Message, Request
 
 from .base import (
@@ -60,6 +62,7 @@ from .common import (
     IdentityMemo,
     canonical_args,
     has_tool_calls,
+    is_user_turn,
     user_turns,
     with_system_note,
 )
@@ -182,52 +185,143 @@ def _details(
     }
 
 
-def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> RuleResult | None:
-    max_repeats = options["max_repeats"]
-    tail = options["tail_consecutive"]
-    nudge_at = options["nudge_at"]
-    window = options["window"]
-    current, before = _segments(request, window)
+Hit = tuple[str, Signature, int]
 
-    sigs = _signatures(current)
+
+def _decide(
+    sigs: list[Signature], earlier: Callable[[], list[Signature]], options: Mapping[str, Any]
+) -> tuple[str, Hit] | None:
+    """What the rule does about these calls: ("block", hit), ("nudge", hit), ("cleared", hit)
+    for the calls between the two user messages before (`earlier`, read only if needed), or
+    None."""
     hits = _hits(sigs)
     blocking = _blocking(hits, options)
     if blocking:
-        trigger, sig, count = max(blocking, key=lambda h: h[2])
-        reason = f"Tool call '{sig[0]}' repeated {count}× since the last user message"
-        details = _details(trigger, sig, count, len(sigs), options)
-        return RuleResult(verdict(options["action"], ID, PHASE, reason, details))
+        return "block", max(blocking, key=lambda h: h[2])
+    nudge_at, tail = options["nudge_at"], options["tail_consecutive"]
     if nudge_at > 0:
         nudging = [h for h in hits if h[2] >= nudge_at or (h[0] == TAIL and h[2] >= tail)]
         if nudging:
-            trigger, sig, count = max(nudging, key=lambda h: h[2])
-            outcome = "blocked" if options["action"] == "block" else "reported"
-            note = NUDGE_NOTE.format(name=sig[0], count=count, outcome=outcome)
-            verb = "blocks" if options["action"] == "block" else "warns"
-            reason = f"Tool call '{sig[0]}' repeated {count}× — nudged ({verb} at {max_repeats})"
-            details = _details(trigger, sig, count, len(sigs), options)
-            details.update(soft_unblock=True, nudge=True, note=note)
-            result = verdict(WARN, ID, PHASE, reason, details)
-            return RuleResult(result, request=with_system_note(request, note))
-
-    earlier = _signatures(before)
-    blocked = _blocking(_hits(earlier), options)
+            return "nudge", max(nudging, key=lambda h: h[2])
+    blocked = _blocking(_hits(earlier()), options)
     if blocked:
-        trigger, sig, count = max(blocked, key=lambda h: h[2])
+        return "cleared", max(blocked, key=lambda h: h[2])
+    return None
+
+
+def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> RuleResult | None:
+    current, before = _segments(request, options["window"])
+    sigs = _signatures(current)
+    earlier: list[Signature] = []
+
+    def read_earlier() -> list[Signature]:
+        earlier[:] = _signatures(before)
+        return earlier
+
+    decision = _decide(sigs, read_earlier, options)
+    if decision is None:
+        return None
+    kind, (trigger, sig, count) = decision
+    if kind == "block":
+        reason = f"Tool call '{sig[0]}' repeated {count}× since the last user message"
+        details = _details(trigger, sig, count, len(sigs), options)
+        return RuleResult(verdict(options["action"], ID, PHASE, reason, details))
+    if kind == "nudge":
+        outcome = "blocked" if options["action"] == "block" else "reported"
+        note = NUDGE_NOTE.format(name=sig[0], count=count, outcome=outcome)
+        verb = "blocks" if options["action"] == "block" else "warns"
+        reason = (
+            f"Tool call '{sig[0]}' repeated {count}× — nudged ({verb} at {options['max_repeats']})"
+        )
+        details = _details(trigger, sig, count, len(sigs), options)
+        details.update(soft_unblock=True, nudge=True, note=note)
+    else:
         note = CLEARED_NOTE.format(name=sig[0], count=count)
         reason = f"loop on '{sig[0]}' ({count}×) cleared by user intervention — note injected"
         details = _details(trigger, sig, count, len(earlier), options)
         details.update(soft_unblock=True, cleared=True, note=note)
-        result = verdict(WARN, ID, PHASE, reason, details)
-        return RuleResult(result, request=with_system_note(request, note))
-    return None
+    result = verdict(WARN, ID, PHASE, reason, details)
+    return RuleResult(result, request=with_system_note(request, note))
+
+
+# -- the prefilter ---------------------------------------------------------------------------
+#
+# On an agent's turn this rule nearly always lets the request pass, and finding that out took
+# parsing the whole request and walking its history: 0.1 ms in a loop for a 150 KB Claude Code
+# turn, 2-3 times that on the proxy's event loop. The prefilter reads the body with the same
+# `BodyLoader` the parser uses, whose list elements are the very objects it returned for the
+# turn before, and remembers for each element it has looked at where it sits, where the last
+# user message up to it was, and the calls since then (`_Seen`). A turn then
+# costs parsing its new messages (with the dialect's own parser); the request is parsed whole
+# only when `_decide` would act on those calls.
+
+
+class _Seen(NamedTuple):
+    index: int  # where the element sits in the list
+    last: int  # the last user message at or before it (-1: none)
+    calls: tuple[Signature, ...]  # the last KEEP calls since `last` (or the start), up to here
+
+
+KEEP = 64  # calls kept per element: a window wider than this is read from the parsed request
+
+# By element identity. An element shared with an earlier body sits at the same index after the
+# same elements (the loader reuses only leading elements), so what was seen for it holds.
+_SEEN = IdentityMemo(size=2048)
+_PARSERS: dict[str, Callable[[Any], Message]] = {"anthropic": anthropic.parse_message}
+
+
+def _recent_signatures(
+    raw: bytes, dialect: str | None, window: int
+) -> tuple[list[Signature], list[Signature]] | None:
+    """The signatures `apply` would count, current and earlier, read from the body's elements;
+    None when that cannot be told without parsing the request (a small body, a dialect whose
+    messages do not parse one by one, a window wider than KEEP, an element no longer
+    remembered)."""
+    parse = _PARSERS.get(dialect or "")
+    loader = wire.LOADER
+    if parse is None or window > KEEP or not loader.min_bytes <= len(raw) <= loader.max_bytes:
+        return None
+    document = loader.load(raw)
+    messages = document.get("messages") if document is not None else None
+    if not isinstance(messages, list) or not messages:
+        return None
+    seen = _Seen(-1, -1, ())  # before the first element
+    for known in range(len(messages) - 1, -1, -1):  # the newest element already seen
+        remembered = _SEEN.peek(messages[known])
+        if remembered is not None and remembered.index == known:
+            seen = remembered
+            break
+    for i in range(seen.index + 1, len(messages)):
+        message = parse(messages[i])
+        if is_user_turn(message):
+            seen = _Seen(i, i, ())
+        elif message.role == "assistant":
+            sigs = tuple(_signature(b) for b in message.blocks if b.type == TOOL_CALL)
+            seen = _Seen(i, seen.last, (seen.calls + sigs)[-KEEP:])
+        else:
+            seen = _Seen(i, seen.last, seen.calls)
+        _SEEN.put(messages[i], seen)
+    before: tuple[Signature, ...] = ()
+    if seen.last > 0:  # the calls before the last user message, since the one before it
+        earlier = _SEEN.peek(messages[seen.last - 1])
+        if earlier is None or earlier.index != seen.last - 1:
+            return None
+        before = earlier.calls
+    return list(seen.calls[-window:]), list(before[-window:])
 
 
 def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
-    """Every verdict of this rule needs one call repeated as often as its lowest threshold."""
+    """False when the rule cannot act: fewer calls in the body than its lowest threshold, or
+    (an agent's turn) the calls it would count reach none of its triggers."""
     nudge = options["nudge_at"] or options["max_repeats"]
     least = min(options["max_repeats"], options["tail_consecutive"], nudge)
-    return has_tool_calls(raw, least, dialect)
+    if not has_tool_calls(raw, least, dialect):
+        return False
+    recent = _recent_signatures(raw, dialect, options["window"])
+    if recent is None:
+        return True
+    current, before = recent
+    return _decide(current, lambda: before, options) is not None
 
 
 RULE = RuleSpec(ID, PHASE, OPTIONS_SCHEMA, apply, __doc__ or "", prefilter)

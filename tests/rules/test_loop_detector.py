@@ -1,5 +1,10 @@
-import pytest
+import json
 
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from addons import wire
 from rules import loop_detector
 from rules.loop_detector import apply
 from tests.rules.bodies import (
@@ -8,6 +13,7 @@ from tests.rules.bodies import (
     READ,
     Calls,
     Result,
+    body,
     call,
     context,
     loop,
@@ -223,3 +229,86 @@ def test_a_resent_history_encodes_each_call_once(monkeypatch):
     reordered = request("anthropic", steps(loop("Bash", LS_REORDERED, 3)), tools=TOOLS)
     out = apply(reordered, options(loop_detector.RULE), context("anthropic"))
     assert out.verdict.details["count"] == 3 and len(encoded) == 6
+
+
+# -- the prefilter on an agent's turns -------------------------------------------------------
+
+PADDING = "You are a careful coding agent. " * 700  # a Claude Code-sized system prompt (22 KB)
+ARGS = [LS, LS, LS_REORDERED, {"command": "pytest"}]
+
+answered = st.builds(
+    lambda calls, out: [Calls(calls), out],
+    st.lists(
+        st.builds(call, st.sampled_from(["Bash", "Read"]), st.sampled_from(ARGS)),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
+    st.sampled_from(
+        [
+            Result("ok"),
+            Result("ok"),
+            Result("ok"),
+            Result("ok", with_user_text="stop that"),
+            Result("ok", with_user_text="<system-reminder>todo</system-reminder>"),
+        ]
+    ),
+)
+other = st.sampled_from(
+    [[user("carry on")], [user("<command-name>/clear</command-name>")], [say("Looking.")]]
+)
+step = st.one_of(answered, answered, answered, other)
+settings_ = st.sampled_from(
+    [{}, {"nudge_at": 0}, {"window": 3}, {"max_repeats": 2, "tail_consecutive": 2}]
+)
+
+
+def turn_bodies(steps: list) -> list[tuple[bytes, list]]:
+    """The body an agent sends after each step, as Claude Code writes it: compact JSON, the
+    cache marker on the last message only (so it moves every turn)."""
+    out = []
+    for n in range(1, len(steps) + 1):
+        data = body("anthropic", steps[:n], tools=TOOLS, system=PADDING)
+        last = data["messages"][-1]
+        if isinstance(last["content"], str):
+            last["content"] = [{"type": "text", "text": last["content"]}]
+        last["content"][-1] = {**last["content"][-1], "cache_control": {"type": "ephemeral"}}
+        out.append((json.dumps(data, separators=(",", ":")).encode(), steps[:n]))
+    return out
+
+
+@example(  # the loop the user stopped is the conversation's first message
+    [Calls((call("Bash", LS), call("Bash", LS))), Result("ok", with_user_text="stop that")],
+    {"max_repeats": 2, "tail_consecutive": 2},
+    False,
+)
+@settings(max_examples=150, deadline=None)
+@given(st.lists(step, min_size=1, max_size=16).map(lambda s: sum(s, [])), settings_, st.booleans())
+def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(steps, overrides, asked):
+    """Turn after turn (each body extending the one before, so the prefilter reads only the
+    new messages), the prefilter says "may act" exactly when the rule, run on the parsed
+    request, acts; the bodies are large enough for the loader, as an agent's are."""
+    opts = options(loop_detector.RULE, **overrides)
+    first = [user("Tidy up the repository, please.")] if asked else []  # or calls come first
+    for raw, _ in turn_bodies([*first, *steps]):
+        req = wire.parse_request("anthropic", raw, "/v1/messages")
+        acts = apply(req, opts, context("anthropic")) is not None
+        assert loop_detector.prefilter(raw, opts, "anthropic") is acts
+
+
+def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch):
+    parsed = []
+    parse = loop_detector._PARSERS["anthropic"]
+    monkeypatch.setitem(loop_detector._PARSERS, "anthropic", lambda m: parsed.append(m) or parse(m))
+    steps = [user("go"), *loop("Bash", LS, 2), *loop("Read", {"path": "a.py"}, 6)]
+    opts = options(loop_detector.RULE)
+    turns = turn_bodies(steps)
+    for i, (raw, _) in enumerate(turns):
+        parsed.clear()
+        loop_detector.prefilter(raw, opts, "anthropic")
+        if i == 5:  # the third call: the first body past the count of calls, read whole
+            assert len(parsed) == 6
+        elif i > 5:  # then each turn's new message and the one the cache marker left
+            assert len(parsed) == 2
+    # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
+    assert apply(wire.parse_request("anthropic", turns[-1][0]), opts, context("anthropic"))
+    assert loop_detector.prefilter(turns[-1][0], opts, "anthropic") is True
