@@ -150,6 +150,8 @@ def _hits(sigs: list[Signature]) -> list[tuple[str, Signature, int]]:
     """(trigger, signature, count) for the most repeated signature and the trailing run."""
     if not sigs:
         return []
+    if len(set(sigs)) == len(sigs):  # nothing repeats (the usual case): as below, at once
+        return [(TAIL, sigs[-1], 1), (COUNT, sigs[-1], 1)]
     counts = Counter(sigs)
     top = max(counts.values())
     most = next(s for s in reversed(sigs) if counts[s] == top)  # ties: the most recent

@@ -312,3 +312,14 @@ def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch):
     # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
     assert apply(wire.parse_request("anthropic", turns[-1][0]), opts, context("anthropic"))
     assert loop_detector.prefilter(turns[-1][0], opts, "anthropic") is True
+
+
+@given(st.lists(st.sampled_from([("Bash", "a"), ("Bash", "b"), ("Read", "a")]), max_size=12))
+def test_hits_are_the_trailing_run_and_the_most_repeated_call_the_latest_on_ties(sigs):
+    expected = []
+    if sigs:
+        run = next((i for i, s in enumerate(reversed(sigs)) if s != sigs[-1]), len(sigs))
+        top = max(sigs.count(s) for s in sigs)
+        latest = next(s for s in reversed(sigs) if sigs.count(s) == top)
+        expected = [("tail_consecutive", sigs[-1], run), ("count_in_window", latest, top)]
+    assert loop_detector._hits(sigs) == expected
