@@ -252,23 +252,25 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
 # parsing the whole request and walking its history: 0.1 ms in a loop for a 150 KB Claude Code
 # turn, 2-3 times that on the proxy's event loop. The prefilter reads the body with the same
 # `BodyLoader` the parser uses, whose list elements are the very objects it returned for the
-# turn before, and remembers for each element it has looked at where it sits, where the last
-# user message up to it was, and the calls since then (`_Seen`). A turn then
+# turn before, and remembers for each element it has looked at where it sits and the calls
+# since the last user message up to it and before that message (`_Seen`). A turn then
 # costs parsing its new messages (with the dialect's own parser); the request is parsed whole
 # only when `_decide` would act on those calls.
 
 
 class _Seen(NamedTuple):
     index: int  # where the element sits in the list
-    last: int  # the last user message at or before it (-1: none)
-    calls: tuple[Signature, ...]  # the last KEEP calls since `last` (or the start), up to here
+    calls: tuple[Signature, ...]  # the last KEEP calls since the last user message up to here
+    before: tuple[Signature, ...]  # and the last KEEP before it, since the user message before
 
 
 KEEP = 64  # calls kept per element: a window wider than this is read from the parsed request
 
 # By element identity. An element shared with an earlier body sits at the same index after the
-# same elements (the loader reuses only leading elements), so what was seen for it holds.
-_SEEN = IdentityMemo(size=2048)
+# same elements (the loader reuses only leading elements), so what was seen for it holds. Only
+# the newest elements of a conversation are looked up, so this holds the last turns of a few
+# conversations (and keeps their elements alive, as the loader's own cache does).
+_SEEN = IdentityMemo(size=256)
 _PARSERS: dict[str, Callable[[Any], Message]] = {"anthropic": anthropic.parse_message}
 
 
@@ -277,8 +279,7 @@ def _recent_signatures(
 ) -> tuple[list[Signature], list[Signature]] | None:
     """The signatures `apply` would count, current and earlier, read from the body's elements;
     None when that cannot be told without parsing the request (a small body, a dialect whose
-    messages do not parse one by one, a window wider than KEEP, an element no longer
-    remembered)."""
+    messages do not parse one by one, a window wider than KEEP)."""
     parse = _PARSERS.get(dialect or "")
     loader = wire.LOADER
     if parse is None or window > KEEP or not loader.min_bytes <= len(raw) <= loader.max_bytes:
@@ -287,7 +288,7 @@ def _recent_signatures(
     messages = document.get("messages") if document is not None else None
     if not isinstance(messages, list) or not messages:
         return None
-    seen = _Seen(-1, -1, ())  # before the first element
+    seen = _Seen(-1, (), ())  # before the first element
     for known in range(len(messages) - 1, -1, -1):  # the newest element already seen
         remembered = _SEEN.peek(messages[known])
         if remembered is not None and remembered.index == known:
@@ -296,20 +297,14 @@ def _recent_signatures(
     for i in range(seen.index + 1, len(messages)):
         message = parse(messages[i])
         if is_user_turn(message):
-            seen = _Seen(i, i, ())
+            seen = _Seen(i, (), seen.calls)
         elif message.role == "assistant":
             sigs = tuple(_signature(b) for b in message.blocks if b.type == TOOL_CALL)
-            seen = _Seen(i, seen.last, (seen.calls + sigs)[-KEEP:])
+            seen = _Seen(i, (seen.calls + sigs)[-KEEP:], seen.before)
         else:
-            seen = _Seen(i, seen.last, seen.calls)
+            seen = _Seen(i, seen.calls, seen.before)
         _SEEN.put(messages[i], seen)
-    before: tuple[Signature, ...] = ()
-    if seen.last > 0:  # the calls before the last user message, since the one before it
-        earlier = _SEEN.peek(messages[seen.last - 1])
-        if earlier is None or earlier.index != seen.last - 1:
-            return None
-        before = earlier.calls
-    return list(seen.calls[-window:]), list(before[-window:])
+    return list(seen.calls[-window:]), list(seen.before[-window:])
 
 
 def prefilter(raw: bytes, options: Mapping[str, Any], dialect: str | None) -> bool:
