@@ -45,7 +45,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from addons import wire
-from addons.wire import anthropic
+from addons.wire import anthropic, ollama, openai_chat
+from addons.wire.common import as_dict
 from addons.wire.model import TOOL_CALL, Block, Message, Request
 
 from .base import (
@@ -271,7 +272,14 @@ KEEP = 64  # calls kept per element: a window wider than this is read from the p
 # the newest elements of a conversation are looked up, so this holds the last turns of a few
 # conversations (and keeps their elements alive, as the loader's own cache does).
 _SEEN = IdentityMemo(size=256)
-_PARSERS: dict[str, Callable[[Any], Message]] = {"anthropic": anthropic.parse_message}
+# Each dialect's parser of one message: the parsed request's messages are these, one for each
+# element, but for OpenAI's and Ollama's leading system messages, which go to the system
+# prompt; parsed here as messages, they hold neither a user message nor a call.
+_PARSERS: dict[str, Callable[[Any], Message]] = {
+    "anthropic": anthropic.parse_message,
+    "openai_chat": openai_chat.parse_message,
+    "ollama": lambda m: ollama.parse_message(as_dict(m)),
+}
 
 
 def _recent_signatures(
@@ -279,7 +287,8 @@ def _recent_signatures(
 ) -> tuple[list[Signature], list[Signature]] | None:
     """The signatures `apply` would count, current and earlier, read from the body's elements;
     None when that cannot be told without parsing the request (a small body, a dialect whose
-    messages do not parse one by one, a window wider than KEEP)."""
+    messages do not parse one by one such as OpenAI Responses' or Gemini's, a window wider
+    than KEEP, a message its parser fails on)."""
     parse = _PARSERS.get(dialect or "")
     loader = wire.LOADER
     if parse is None or window > KEEP or not loader.min_bytes <= len(raw) <= loader.max_bytes:
@@ -295,7 +304,10 @@ def _recent_signatures(
             seen = remembered
             break
     for i in range(seen.index + 1, len(messages)):
-        message = parse(messages[i])
+        try:
+            message = parse(messages[i])
+        except Exception:  # noqa: BLE001 - as wire.parse_request does: then it cannot tell
+            return None
         if is_user_turn(message):
             seen = _Seen(i, (), seen.calls)
         elif message.role == "assistant":

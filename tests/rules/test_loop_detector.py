@@ -5,11 +5,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from addons import wire
+from addons.wire.loader import BodyLoader
 from rules import loop_detector
+from rules.common import IdentityMemo
 from rules.loop_detector import apply
 from tests.rules.bodies import (
     BASH,
     DIALECTS,
+    PATHS,
     READ,
     Calls,
     Result,
@@ -262,16 +265,17 @@ settings_ = st.sampled_from(
 )
 
 
-def turn_bodies(steps: list) -> list[tuple[bytes, list]]:
-    """The body an agent sends after each step, as Claude Code writes it: compact JSON, the
-    cache marker on the last message only (so it moves every turn)."""
+def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, list]]:
+    """The body an agent sends after each step, compact JSON; as Claude Code writes it, with
+    the cache marker on the last message only (so it moves every turn)."""
     out = []
     for n in range(1, len(steps) + 1):
-        data = body("anthropic", steps[:n], tools=TOOLS, system=PADDING)
+        data = body(dialect, steps[:n], tools=TOOLS, system=PADDING)
         last = data["messages"][-1]
-        if isinstance(last["content"], str):
-            last["content"] = [{"type": "text", "text": last["content"]}]
-        last["content"][-1] = {**last["content"][-1], "cache_control": {"type": "ephemeral"}}
+        if dialect == "anthropic":
+            if isinstance(last["content"], str):
+                last["content"] = [{"type": "text", "text": last["content"]}]
+            last["content"][-1] = {**last["content"][-1], "cache_control": {"type": "ephemeral"}}
         out.append((json.dumps(data, separators=(",", ":")).encode(), steps[:n]))
     return out
 
@@ -281,37 +285,45 @@ def turn_bodies(steps: list) -> list[tuple[bytes, list]]:
     {"max_repeats": 2, "tail_consecutive": 2},
     False,
 )
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(step, min_size=1, max_size=16).map(lambda s: sum(s, [])), settings_, st.booleans())
-def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(steps, overrides, asked):
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(dialect, steps, overrides, asked):
     """Turn after turn (each body extending the one before, so the prefilter reads only the
     new messages), the prefilter says "may act" exactly when the rule, run on the parsed
-    request, acts; the bodies are large enough for the loader, as an agent's are."""
+    request, acts; the bodies are large enough for the loader, as an agent's are, and
+    OpenAI's and Ollama's start with a system message the parser takes out of the list."""
     opts = options(loop_detector.RULE, **overrides)
     first = [user("Tidy up the repository, please.")] if asked else []  # or calls come first
-    for raw, _ in turn_bodies([*first, *steps]):
-        req = wire.parse_request("anthropic", raw, "/v1/messages")
-        acts = apply(req, opts, context("anthropic")) is not None
-        assert loop_detector.prefilter(raw, opts, "anthropic") is acts
+    for raw, _ in turn_bodies([*first, *steps], dialect):
+        req = wire.parse_request(dialect, raw, PATHS[dialect])
+        acts = apply(req, opts, context(dialect)) is not None
+        assert loop_detector.prefilter(raw, opts, dialect) is acts
 
 
-def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch):
+@pytest.mark.parametrize("dialect, first, then", [("anthropic", 6, 2), ("openai_chat", 7, 1)])
+def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, first, then):
+    """The first body past the count of calls is read whole; after it, each turn's new
+    message (and for Anthropic the one the cache marker left, whose text changed)."""
+    monkeypatch.setattr(wire, "LOADER", BodyLoader())  # nothing remembered from other tests
+    monkeypatch.setattr(loop_detector, "_SEEN", IdentityMemo(256))
     parsed = []
-    parse = loop_detector._PARSERS["anthropic"]
-    monkeypatch.setitem(loop_detector._PARSERS, "anthropic", lambda m: parsed.append(m) or parse(m))
+    parse = loop_detector._PARSERS[dialect]
+    monkeypatch.setitem(loop_detector._PARSERS, dialect, lambda m: parsed.append(m) or parse(m))
     steps = [user("go"), *loop("Bash", LS, 2), *loop("Read", {"path": "a.py"}, 6)]
     opts = options(loop_detector.RULE)
-    turns = turn_bodies(steps)
+    turns = turn_bodies(steps, dialect)
     for i, (raw, _) in enumerate(turns):
         parsed.clear()
-        loop_detector.prefilter(raw, opts, "anthropic")
-        if i == 5:  # the third call: the first body past the count of calls, read whole
-            assert len(parsed) == 6
-        elif i > 5:  # then each turn's new message and the one the cache marker left
-            assert len(parsed) == 2
+        loop_detector.prefilter(raw, opts, dialect)
+        if i == 5:  # the third call
+            assert len(parsed) == first
+        elif i > 5:
+            assert len(parsed) == then
     # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
-    assert apply(wire.parse_request("anthropic", turns[-1][0]), opts, context("anthropic"))
-    assert loop_detector.prefilter(turns[-1][0], opts, "anthropic") is True
+    last = turns[-1][0]
+    assert apply(wire.parse_request(dialect, last, PATHS[dialect]), opts, context(dialect))
+    assert loop_detector.prefilter(last, opts, dialect) is True
 
 
 @given(st.lists(st.sampled_from([("Bash", "a"), ("Bash", "b"), ("Read", "a")]), max_size=12))
