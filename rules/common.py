@@ -92,10 +92,11 @@ class IdentityMemo:
 
     def get(self, obj: Any, compute: Callable[[Any], T]) -> T:
         entry = self.entries.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            entry = (obj, compute(obj))
-            self.put(obj, entry[1])
-        return entry[1]
+        if entry is not None and entry[0] is obj:
+            return entry[1]
+        value = compute(obj)
+        self.put(obj, value)
+        return value
 
     def peek(self, obj: Any) -> Any:
         """What is remembered for `obj`, or None."""
