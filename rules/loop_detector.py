@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from addons import wire
-from addons.wire import anthropic, ollama, openai_chat
+from addons.wire import anthropic, ollama, openai_chat, openai_responses
 from addons.wire.common import as_dict
 from addons.wire.model import TOOL_CALL, Block, Message, Request
 
@@ -272,13 +272,16 @@ KEEP = 64  # calls kept per element: a window wider than this is read from the p
 # the newest elements of a conversation are looked up, so this holds the last turns of a few
 # conversations (and keeps their elements alive, as the loader's own cache does).
 _SEEN = IdentityMemo(size=256)
-# Each dialect's parser of one message: the parsed request's messages are these, one for each
-# element, but for OpenAI's and Ollama's leading system messages, which go to the system
-# prompt; parsed here as messages, they hold neither a user message nor a call.
-_PARSERS: dict[str, Callable[[Any], Message]] = {
-    "anthropic": anthropic.parse_message,
-    "openai_chat": openai_chat.parse_message,
-    "ollama": lambda m: ollama.parse_message(as_dict(m)),
+# Each dialect's list of messages and parser of one: the parsed request's messages are these,
+# one for each element, but for OpenAI's and Ollama's leading system messages, which go to the
+# system prompt (parsed here as messages, they hold neither a user message nor a call), and
+# OpenAI Responses' assistant-side items, which are merged into the assistant message before
+# them (the calls come in the same order, and no assistant message is the user's).
+_PARSERS: dict[str, tuple[str, Callable[[Any], Message]]] = {
+    "anthropic": ("messages", anthropic.parse_message),
+    "openai_chat": ("messages", openai_chat.parse_message),
+    "ollama": ("messages", lambda m: ollama.parse_message(as_dict(m))),
+    "openai_responses": ("input", openai_responses.parse_item),
 }
 
 
@@ -286,15 +289,17 @@ def _recent_signatures(
     raw: bytes, dialect: str | None, window: int
 ) -> tuple[list[Signature], list[Signature]] | None:
     """The signatures `apply` would count, current and earlier, read from the body's elements;
-    None when that cannot be told without parsing the request (a small body, a dialect whose
-    messages do not parse one by one such as OpenAI Responses' or Gemini's, a window wider
-    than KEEP, a message its parser fails on)."""
-    parse = _PARSERS.get(dialect or "")
+    None when that cannot be told without parsing the request (a small body, Gemini's
+    contents, a window wider than KEEP, a message its parser fails on)."""
+    known_dialect = _PARSERS.get(dialect or "")
     loader = wire.LOADER
-    if parse is None or window > KEEP or not loader.min_bytes <= len(raw) <= loader.max_bytes:
+    if known_dialect is None or window > KEEP:
         return None
+    if not loader.min_bytes <= len(raw) <= loader.max_bytes:
+        return None
+    key, parse = known_dialect
     document = loader.load(raw)
-    messages = document.get("messages") if document is not None else None
+    messages = document.get(key) if document is not None else None
     if not isinstance(messages, list) or not messages:
         return None
     seen = _Seen(-1, (), ())  # before the first element

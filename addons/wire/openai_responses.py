@@ -136,6 +136,37 @@ def _output_item(item: Any) -> list[Block]:
     return [Block(OTHER, raw=item)]
 
 
+def _is_message(item: Any, roles: tuple[str, ...]) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") in (None, "message")
+        and as_str(item.get("role")) in roles
+    )
+
+
+def parse_item(item: Any) -> Message:
+    """The message one `input` item is. An assistant-side item (the assistant's text, a call,
+    reasoning) comes as an assistant message of its own, which `parse_request` merges into
+    the assistant message before it; a leading system or developer message goes to the system
+    prompt there instead."""
+    if not isinstance(item, dict):
+        return Message("user", [Block(OTHER, raw=item)])
+    if item.get("type") == "function_call_output":
+        result = Block(TOOL_RESULT, id=as_str(item.get("call_id")), raw=item)
+        output = item.get("output")
+        if isinstance(output, list):
+            result.content = [parse_part(p) for p in output]
+        else:
+            result.text = as_str(output) or ""
+        return Message("tool", [result])
+    role = as_str(item.get("role"))
+    if role is not None and role != "assistant" and item.get("type") in (None, "message"):
+        neutral = "system" if role == "developer" else role
+        raw = raw_if_more(item, _MESSAGE_ITEM_KEYS) or (item if neutral != role else None)
+        return Message(neutral, _content(item.get("content")), raw=raw)
+    return Message("assistant", _output_item(item))
+
+
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     req = Request(DIALECT, model=as_str(body.get("model")), stream=body.get("stream") is True)
     instructions = as_str(body.get("instructions"))
@@ -145,33 +176,16 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     if isinstance(items, str):
         req.messages.append(Message("user", [Block(TEXT, text=items)]))
     for item in as_list(items):
-        if not isinstance(item, dict):
-            req.messages.append(Message("user", [Block(OTHER, raw=item)]))
+        if _is_message(item, ("system", "developer")) and not req.messages:
+            req.system.extend(_content(item.get("content")))
             continue
-        kind = item.get("type")
-        role = as_str(item.get("role"))
-        if kind == "function_call_output":
-            result = Block(TOOL_RESULT, id=as_str(item.get("call_id")), raw=item)
-            output = item.get("output")
-            if isinstance(output, list):
-                result.content = [parse_part(p) for p in output]
-            else:
-                result.text = as_str(output) or ""
-            req.messages.append(Message("tool", [result]))
-            continue
-        if role is not None and kind in (None, "message"):
-            if role in ("system", "developer") and not req.messages:
-                req.system.extend(_content(item.get("content")))
-                continue
-            if role != "assistant":
-                neutral = "system" if role == "developer" else role
-                raw = raw_if_more(item, _MESSAGE_ITEM_KEYS) or (item if neutral != role else None)
-                req.messages.append(Message(neutral, _content(item.get("content")), raw=raw))
-                continue
-        # assistant-side items: merge into the assistant message before them
-        if not req.messages or req.messages[-1].role != "assistant":
-            req.messages.append(Message("assistant"))
-        req.messages[-1].blocks.extend(_output_item(item))
+        message = parse_item(item)
+        if message.role != "assistant":
+            req.messages.append(message)
+        elif req.messages and req.messages[-1].role == "assistant":
+            req.messages[-1].blocks.extend(message.blocks)  # merged into the one before it
+        else:
+            req.messages.append(message)
     req.tools = [parse_tool(t) for t in as_list(body.get("tools"))]
 
     params = req.params

@@ -265,11 +265,48 @@ settings_ = st.sampled_from(
 )
 
 
+def responses_item(message: dict) -> list[dict]:
+    """An OpenAI Chat message as the Responses API's input items (as Codex sends them)."""
+    role = message["role"]
+    if role == "tool":
+        return [
+            {
+                "type": "function_call_output",
+                "call_id": message["tool_call_id"],
+                "output": message["content"],
+            }
+        ]
+    items = []
+    if role != "assistant":
+        items.append({"role": role, "content": message["content"]})
+    elif message.get("content"):
+        text = {"type": "output_text", "text": message["content"]}
+        items.append({"type": "message", "role": "assistant", "content": [text]})
+    for c in message.get("tool_calls") or ():
+        fn = c["function"]
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": c["id"],
+                "name": fn["name"],
+                "arguments": fn["arguments"],
+            }
+        )
+    return items
+
+
 def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, list]]:
     """The body an agent sends after each step, compact JSON; as Claude Code writes it, with
-    the cache marker on the last message only (so it moves every turn)."""
+    the cache marker on the last message only (so it moves every turn); as Codex writes it,
+    OpenAI Responses' input items."""
     out = []
     for n in range(1, len(steps) + 1):
+        if dialect == "openai_responses":
+            data = body("openai_chat", steps[:n], tools=TOOLS, system=PADDING)
+            messages = data.pop("messages")
+            data["input"] = [item for m in messages for item in responses_item(m)]
+            out.append((json.dumps(data, separators=(",", ":")).encode(), steps[:n]))
+            continue
         data = body(dialect, steps[:n], tools=TOOLS, system=PADDING)
         last = data["messages"][-1]
         if dialect == "anthropic":
@@ -287,29 +324,36 @@ def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, li
 )
 @settings(max_examples=100, deadline=None)
 @given(st.lists(step, min_size=1, max_size=16).map(lambda s: sum(s, [])), settings_, st.booleans())
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", [*DIALECTS, "openai_responses"])
 def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(dialect, steps, overrides, asked):
     """Turn after turn (each body extending the one before, so the prefilter reads only the
     new messages), the prefilter says "may act" exactly when the rule, run on the parsed
     request, acts; the bodies are large enough for the loader, as an agent's are, and
-    OpenAI's and Ollama's start with a system message the parser takes out of the list."""
+    OpenAI's and Ollama's start with a system message the parser takes out of the list
+    (Responses' calls are items of their own, merged into one assistant message)."""
     opts = options(loop_detector.RULE, **overrides)
     first = [user("Tidy up the repository, please.")] if asked else []  # or calls come first
     for raw, _ in turn_bodies([*first, *steps], dialect):
-        req = wire.parse_request(dialect, raw, PATHS[dialect])
-        acts = apply(req, opts, context(dialect)) is not None
+        path = PATHS.get(dialect, "/v1/responses")
+        req = wire.parse_request(dialect, raw, path)
+        ctx = context(dialect) if dialect in PATHS else context("openai_chat", path=path)
+        acts = apply(req, opts, ctx) is not None
         assert loop_detector.prefilter(raw, opts, dialect) is acts
 
 
-@pytest.mark.parametrize("dialect, first, then", [("anthropic", 6, 2), ("openai_chat", 7, 1)])
+@pytest.mark.parametrize(
+    "dialect, first, then",
+    [("anthropic", 6, 2), ("openai_chat", 7, 1), ("openai_responses", 7, 1)],
+)
 def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, first, then):
     """The first body past the count of calls is read whole; after it, each turn's new
     message (and for Anthropic the one the cache marker left, whose text changed)."""
     monkeypatch.setattr(wire, "LOADER", BodyLoader())  # nothing remembered from other tests
     monkeypatch.setattr(loop_detector, "_SEEN", IdentityMemo(256))
     parsed = []
-    parse = loop_detector._PARSERS[dialect]
-    monkeypatch.setitem(loop_detector._PARSERS, dialect, lambda m: parsed.append(m) or parse(m))
+    key, parse = loop_detector._PARSERS[dialect]
+    counting = (key, lambda m: parsed.append(m) or parse(m))
+    monkeypatch.setitem(loop_detector._PARSERS, dialect, counting)
     steps = [user("go"), *loop("Bash", LS, 2), *loop("Read", {"path": "a.py"}, 6)]
     opts = options(loop_detector.RULE)
     turns = turn_bodies(steps, dialect)
@@ -322,7 +366,8 @@ def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, fi
             assert len(parsed) == then
     # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
     last = turns[-1][0]
-    assert apply(wire.parse_request(dialect, last, PATHS[dialect]), opts, context(dialect))
+    path = PATHS.get(dialect, "/v1/responses")
+    assert apply(wire.parse_request(dialect, last, path), opts, context("anthropic"))
     assert loop_detector.prefilter(last, opts, dialect) is True
 
 
