@@ -104,6 +104,7 @@ OPTIONS_SCHEMA = options_schema(
 )
 
 Signature = tuple[str, str]
+Hit = tuple[str, Signature, int]  # (trigger, signature, count)
 
 
 # Signatures of the calls seen lately, by block. An agent resends its history every turn and
@@ -147,7 +148,7 @@ def _last_calls(messages: list[Message], start: int, stop: int, window: int) -> 
     return calls
 
 
-def _hits(sigs: list[Signature]) -> list[tuple[str, Signature, int]]:
+def _hits(sigs: list[Signature]) -> list[Hit]:
     """(trigger, signature, count) for the most repeated signature and the trailing run."""
     if not sigs:
         return []
@@ -162,9 +163,7 @@ def _hits(sigs: list[Signature]) -> list[tuple[str, Signature, int]]:
     return [(TAIL, sigs[-1], run), (COUNT, most, top)]
 
 
-def _blocking(
-    hits: list[tuple[str, Signature, int]], options: Mapping[str, Any]
-) -> list[tuple[str, Signature, int]]:
+def _blocking(hits: list[Hit], options: Mapping[str, Any]) -> list[Hit]:
     """The hits that reach the blocking threshold (with nudging on, only `max_repeats`)."""
     if options["nudge_at"] > 0:
         return [h for h in hits if h[2] >= options["max_repeats"]]
@@ -186,9 +185,6 @@ def _details(
         "max_repeats": options["max_repeats"],
         "args_preview": sig[1][:PREVIEW],
     }
-
-
-Hit = tuple[str, Signature, int]
 
 
 def _decide(
@@ -215,13 +211,7 @@ def _decide(
 def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> RuleResult | None:
     current, before = _segments(request, options["window"])
     sigs = _signatures(current)
-    earlier: list[Signature] = []
-
-    def read_earlier() -> list[Signature]:
-        earlier[:] = _signatures(before)
-        return earlier
-
-    decision = _decide(sigs, read_earlier, options)
+    decision = _decide(sigs, lambda: _signatures(before), options)
     if decision is None:
         return None
     kind, (trigger, sig, count) = decision
@@ -241,7 +231,7 @@ def apply(request: Request, options: Mapping[str, Any], ctx: RuleContext) -> Rul
     else:
         note = CLEARED_NOTE.format(name=sig[0], count=count)
         reason = f"loop on '{sig[0]}' ({count}×) cleared by user intervention — note injected"
-        details = _details(trigger, sig, count, len(earlier), options)
+        details = _details(trigger, sig, count, len(before), options)
         details.update(soft_unblock=True, cleared=True, note=note)
     result = verdict(WARN, ID, PHASE, reason, details)
     return RuleResult(result, request=with_system_note(request, note))

@@ -136,14 +136,6 @@ def _output_item(item: Any) -> list[Block]:
     return [Block(OTHER, raw=item)]
 
 
-def _is_message(item: Any, roles: tuple[str, ...]) -> bool:
-    return (
-        isinstance(item, dict)
-        and item.get("type") in (None, "message")
-        and as_str(item.get("role")) in roles
-    )
-
-
 def parse_item(item: Any) -> Message:
     """The message one `input` item is. An assistant-side item (the assistant's text, a call,
     reasoning) comes as an assistant message of its own, which `parse_request` merges into
@@ -176,13 +168,10 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     if isinstance(items, str):
         req.messages.append(Message("user", [Block(TEXT, text=items)]))
     for item in as_list(items):
-        if _is_message(item, ("system", "developer")) and not req.messages:
-            req.system.extend(_content(item.get("content")))
-            continue
-        message = parse_item(item)
-        if message.role != "assistant":
-            req.messages.append(message)
-        elif req.messages and req.messages[-1].role == "assistant":
+        message = parse_item(item)  # "system": a system or developer message
+        if message.role == "system" and not req.messages:
+            req.system.extend(message.blocks)
+        elif message.role == "assistant" and req.messages and req.messages[-1].role == "assistant":
             req.messages[-1].blocks.extend(message.blocks)  # merged into the one before it
         else:
             req.messages.append(message)

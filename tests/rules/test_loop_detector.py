@@ -295,7 +295,7 @@ def responses_item(message: dict) -> list[dict]:
     return items
 
 
-def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, list]]:
+def turn_bodies(steps: list, dialect: str = "anthropic") -> list[bytes]:
     """The body an agent sends after each step, compact JSON; as Claude Code writes it, with
     the cache marker on the last message only (so it moves every turn); as Codex writes it,
     OpenAI Responses' input items."""
@@ -305,7 +305,7 @@ def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, li
             data = body("openai_chat", steps[:n], tools=TOOLS, system=PADDING)
             messages = data.pop("messages")
             data["input"] = [item for m in messages for item in responses_item(m)]
-            out.append((json.dumps(data, separators=(",", ":")).encode(), steps[:n]))
+            out.append(json.dumps(data, separators=(",", ":")).encode())
             continue
         data = body(dialect, steps[:n], tools=TOOLS, system=PADDING)
         last = data["messages"][-1]
@@ -313,8 +313,15 @@ def turn_bodies(steps: list, dialect: str = "anthropic") -> list[tuple[bytes, li
             if isinstance(last["content"], str):
                 last["content"] = [{"type": "text", "text": last["content"]}]
             last["content"][-1] = {**last["content"][-1], "cache_control": {"type": "ephemeral"}}
-        out.append((json.dumps(data, separators=(",", ":")).encode(), steps[:n]))
+        out.append(json.dumps(data, separators=(",", ":")).encode())
     return out
+
+
+def acts_on(raw: bytes, dialect: str, opts: dict) -> bool:
+    """Whether the rule, run on the request parsed from `raw`, acts."""
+    path = PATHS.get(dialect, "/v1/responses")
+    ctx = context(dialect) if dialect in PATHS else context("openai_chat", path=path)
+    return apply(wire.parse_request(dialect, raw, path), opts, ctx) is not None
 
 
 @example(  # the loop the user stopped is the conversation's first message
@@ -333,12 +340,8 @@ def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(dialect, steps, 
     (Responses' calls are items of their own, merged into one assistant message)."""
     opts = options(loop_detector.RULE, **overrides)
     first = [user("Tidy up the repository, please.")] if asked else []  # or calls come first
-    for raw, _ in turn_bodies([*first, *steps], dialect):
-        path = PATHS.get(dialect, "/v1/responses")
-        req = wire.parse_request(dialect, raw, path)
-        ctx = context(dialect) if dialect in PATHS else context("openai_chat", path=path)
-        acts = apply(req, opts, ctx) is not None
-        assert loop_detector.prefilter(raw, opts, dialect) is acts
+    for raw in turn_bodies([*first, *steps], dialect):
+        assert loop_detector.prefilter(raw, opts, dialect) is acts_on(raw, dialect, opts)
 
 
 @pytest.mark.parametrize(
@@ -357,7 +360,7 @@ def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, fi
     steps = [user("go"), *loop("Bash", LS, 2), *loop("Read", {"path": "a.py"}, 6)]
     opts = options(loop_detector.RULE)
     turns = turn_bodies(steps, dialect)
-    for i, (raw, _) in enumerate(turns):
+    for i, raw in enumerate(turns):
         parsed.clear()
         loop_detector.prefilter(raw, opts, dialect)
         if i == 5:  # the third call
@@ -365,10 +368,8 @@ def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, fi
         elif i > 5:
             assert len(parsed) == then
     # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
-    last = turns[-1][0]
-    path = PATHS.get(dialect, "/v1/responses")
-    assert apply(wire.parse_request(dialect, last, path), opts, context("anthropic"))
-    assert loop_detector.prefilter(last, opts, dialect) is True
+    assert acts_on(turns[-1], dialect, opts)
+    assert loop_detector.prefilter(turns[-1], opts, dialect) is True
 
 
 @given(st.lists(st.sampled_from([("Bash", "a"), ("Bash", "b"), ("Read", "a")]), max_size=12))
