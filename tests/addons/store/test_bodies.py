@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from addons.overlap import common_prefix
+from addons.overlap import common_prefix, common_suffix
 from addons.store import bodies
 from addons.store.schema import open_db
 
@@ -24,13 +24,23 @@ def stored_bytes(db) -> int:
     return blobs + lists
 
 
+def expected_id(body: bytes) -> str:
+    """A body's id, worked out apart from `bodies`: a body of one segment has the sha256 of its
+    bytes; a body of several, the BLAKE2b (personalized) of the list of its segments' sha256."""
+    hashes = [hashlib.sha256(segment).hexdigest() for segment in bodies.split(body)]
+    if len(hashes) == 1:
+        return hashes[0]
+    listed = json.dumps(hashes, separators=(",", ":")).encode()
+    return hashlib.blake2b(listed, digest_size=32, person=b"llm-insp:bodies").hexdigest()
+
+
 def round_trip(db, body: bytes) -> None:
     segments = bodies.split(body)
     assert b"".join(segments) == body
     assert all(segments)
     with db.atomic():
         body_id = bodies.store(db, body)
-    assert body_id == hashlib.sha256(body).hexdigest()
+    assert body_id == expected_id(body)
     assert bodies.load(db, body_id) == body
 
 
@@ -358,10 +368,10 @@ class CountingSha256:
 
 
 def test_a_growing_conversation_hashes_only_what_is_new(db, monkeypatch):
-    """Each turn hashes only what follows the history it shares with the turn before: for
-    its id (the sha256 of the whole body, going on from the state the turn before left at
-    that point) and for its new segments. The id is the body's sha256, the segment hashes
-    stored are those of a fresh hash, and every turn loads back byte for byte."""
+    """Each turn hashes only its new messages: neither the history it shares with the turn
+    before nor the system prompt and tools after them, whose segments' hashes that turn left.
+    The id is worked out from the segments, the segment hashes stored are those of a fresh
+    hash, and every turn loads back byte for byte."""
     from bench import workload
 
     turns = workload.growing_conversation()  # 95-210 KB, the history from 35 to 150 KB
@@ -372,17 +382,90 @@ def test_a_growing_conversation_hashes_only_what_is_new(db, monkeypatch):
             bodies.store(db, previous)
             counter.hashed = 0
             body_id = bodies.store(db, body)
-            assert body_id == counter.sha256(body).hexdigest()  # the real sha256, uncounted
-            # what differs, twice (its id, its segments), and the message whose cache marker
-            # moved; hashing the whole body again would pass this only while the history
-            # is under half the body
-            new = len(body) - common_prefix(previous, memoryview(body))
-            assert counter.hashed <= 2 * new + 8192
+            # what differs, and the message whose cache marker moved
+            prefix = common_prefix(previous, memoryview(body))
+            suffix = common_suffix(previous, memoryview(body), len(body) - prefix)
+            assert counter.hashed <= len(body) - prefix - suffix + 8192
+            assert body_id == expected_id(body)
             assert bodies.load(db, body_id) == body
-            stored = json.loads(
-                db.execute("SELECT segments FROM bodies WHERE id = ?", [body_id]).fetchone()[0]
-            )
-            assert stored == [hashlib.sha256(s).hexdigest() for s in bodies.split(body)]
+            assert segment_hashes(db, body_id) == [
+                hashlib.sha256(s).hexdigest() for s in bodies.split(body)
+            ]
+
+
+def segment_hashes(db, body_id: str) -> list[str]:
+    row = db.execute("SELECT segments FROM bodies WHERE id = ?", [body_id]).fetchone()
+    return json.loads(row[0])
+
+
+def blob_lookups(db) -> list[int]:
+    """How many segment hashes each `SELECT ... FROM blobs` that `bodies.store` runs on `db`
+    asks for, statement by statement (the hashes are quoted in the traced SQL)."""
+    counts: list[int] = []
+
+    def trace(sql: str) -> None:
+        if sql.startswith("SELECT hash FROM blobs"):
+            counts.append(sql.count("'") // 2)
+
+    db.conn.set_trace_callback(trace)
+    return counts
+
+
+def test_an_agents_turn_looks_up_only_its_new_segments(db):
+    """The row of the turn before vouches for the blobs of the segments a turn shares with it,
+    so only the new ones (the new messages, the one whose cache marker moved) are looked up."""
+    from bench import workload
+
+    turns = workload.growing_conversation()[:12]
+    lookups = blob_lookups(db)
+    with db.conn:
+        first = bodies.store(db, turns[0])
+        assert sum(lookups) == len(set(segment_hashes(db, first))) > 50
+        for body in turns[1:]:
+            lookups.clear()
+            body_id = bodies.store(db, body)
+            assert 0 < sum(lookups) <= 4
+            assert bodies.load(db, body_id) == body
+
+
+@pytest.mark.parametrize("where", ["another database", "a rolled-back transaction"])
+def test_a_turn_whose_turn_before_is_not_stored_here_looks_up_everything(tmp_path, db, where):
+    """The turn before was split (its hashes are remembered) but its row is not in this
+    database: nothing is taken on trust, and the turn stores every segment it needs."""
+    from bench import workload
+
+    first, second = workload.growing_conversation()[:2]
+    if where == "another database":
+        other = open_db(tmp_path / "other.db")
+        with other.conn:
+            bodies.store(other, first)
+        other.close()
+    else:
+        with pytest.raises(RuntimeError), db.conn:
+            bodies.store(db, first)
+            raise RuntimeError("the batch failed")
+        assert db.execute("SELECT count(*) FROM blobs").fetchone()[0] == 0
+    lookups = blob_lookups(db)
+    with db.conn:
+        body_id = bodies.store(db, second)
+    assert sum(lookups) == len(set(segment_hashes(db, body_id))) > 50
+    assert bodies.load(db, body_id) == second
+
+
+def test_a_body_whose_bytes_are_another_bodys_segment_list_is_its_own(db):
+    """A body of several segments is named by a hash of its segment list; a body of one, by
+    the sha256 of its bytes. A body that is such a list, byte for byte, does not take the
+    other's name: both load back as they were."""
+    split = SAMPLES["compact"]
+    with db.conn:
+        split_id = bodies.store(db, split)
+    segments = db.execute("SELECT segments FROM bodies WHERE id = ?", [split_id]).fetchone()[0]
+    assert len(json.loads(segments)) > 1
+    listed = segments.encode()
+    with db.conn:
+        listed_id = bodies.store(db, listed)
+    assert listed_id != split_id
+    assert bodies.load(db, listed_id) == listed and bodies.load(db, split_id) == split
 
 
 @pytest.mark.parametrize(
@@ -399,7 +482,7 @@ def test_a_body_sent_again_is_not_hashed_again_but_is_stored_where_missing(
     first, second = (open_db(tmp_path / name) for name in ("a.db", "b.db"))
     with first.conn:
         body_id = bodies.store(first, body)
-    assert body_id == hashlib.sha256(body).hexdigest()
+    assert body_id == expected_id(body)
     counter = CountingSha256()
     monkeypatch.setattr(bodies.hashlib, "sha256", counter)
     with first.conn:
