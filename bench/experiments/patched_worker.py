@@ -124,6 +124,19 @@ elif patch == "capture":  # every batch the recorder writes is also pickled, for
         write_batch(self, records)
 
     Recorder._write_batch = capturing
+elif patch == "capture_jobs":  # every job the proxy hands over is also pickled, for replay
+    import pickle
+
+    read_jobs = worker.read_jobs
+    out = open(os.environ["LLM_INSPECTOR_CAPTURE"], "ab")  # noqa: SIM115
+
+    def capturing_jobs(fd, recent):
+        jobs = read_jobs(fd, recent)
+        pickle.dump([job for job in jobs if not isinstance(job, tuple)], out)
+        out.flush()
+        return jobs
+
+    worker.read_jobs = capturing_jobs
 else:
     sys.exit(f"unknown patch {patch!r}")
 worker.main()
