@@ -112,19 +112,7 @@ elif patch == "gc_stats":  # count the collector's pauses by generation, written
 
     gc.callbacks.append(on_gc)
     threading.Thread(target=dump, daemon=True).start()
-elif patch == "capture":  # every batch the recorder writes is also pickled, for replay.py
-    import pickle
-
-    write_batch = Recorder._write_batch
-    out = open(os.environ["LLM_INSPECTOR_CAPTURE"], "ab")  # noqa: SIM115
-
-    def capturing(self, records):
-        pickle.dump(records, out)
-        out.flush()
-        write_batch(self, records)
-
-    Recorder._write_batch = capturing
-elif patch == "capture_jobs":  # every job the proxy hands over is also pickled, for replay
+elif patch == "capture_jobs":  # every job the proxy hands over is also pickled (recorder_replay)
     import pickle
 
     read_jobs = worker.read_jobs

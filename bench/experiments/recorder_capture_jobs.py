@@ -1,5 +1,5 @@
 """Loaded after addons/main.py: the recorder process also pickles every job the proxy hands
-it to the file named by LLM_INSPECTOR_CAPTURE, to replay its analysis and writes alone."""
+it to the file named by LLM_INSPECTOR_CAPTURE, for `bench.recorder_replay`."""
 
 import sys
 from pathlib import Path
