@@ -4,8 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 TOOLS  := .tools
-CLAUDE := $(TOOLS)/node_modules/.bin/claude
-CLAUDE_VERSION ?= 2.1.197
+CLAUDE_VERSION ?= 2.1.330
+CLAUDE := $(TOOLS)/.installed-claude-code-$(CLAUDE_VERSION)
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 $(CLAUDE):
 	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error \
 		@anthropic-ai/claude-code@$(CLAUDE_VERSION)
+	rm -f $(TOOLS)/.installed-claude-code-* && touch $@
 
 # Browser tests drive Debian's Chromium with Playwright (never `playwright install`).
 $(CHROMIUM):
