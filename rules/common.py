@@ -25,7 +25,7 @@ TOOL_CALL_MARKERS = {
     "anthropic": (b'"tool_use"',),
     "openai_chat": (b'"arguments"',),
     "ollama": (b'"arguments"',),
-    "gemini": (b'"functionCall"',),
+    "gemini": (b'"functionCall"', b'"function_call"'),  # the REST API takes either spelling
     "openai_responses": (b'"function_call"',),
 }
 ANY_TOOL_CALL = (b'"tool_use"', b'"arguments"', b'"functionCall"', b'"function_call"')

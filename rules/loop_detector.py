@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from addons import wire
-from addons.wire import anthropic, ollama, openai_chat, openai_responses
+from addons.wire import anthropic, gemini, ollama, openai_chat, openai_responses
 from addons.wire.common import as_dict
 from addons.wire.model import TOOL_CALL, Block, Message, Request
 
@@ -272,6 +272,7 @@ _PARSERS: dict[str, tuple[str, Callable[[Any], Message]]] = {
     "openai_chat": ("messages", openai_chat.parse_message),
     "ollama": ("messages", lambda m: ollama.parse_message(as_dict(m))),
     "openai_responses": ("input", openai_responses.parse_item),
+    "gemini": ("contents", gemini.parse_content),
 }
 
 
@@ -279,8 +280,8 @@ def _recent_signatures(
     raw: bytes, dialect: str | None, window: int
 ) -> tuple[list[Signature], list[Signature]] | None:
     """The signatures `apply` would count, current and earlier, read from the body's elements;
-    None when that cannot be told without parsing the request (a small body, Gemini's
-    contents, a window wider than KEEP, a message its parser fails on)."""
+    None when that cannot be told without parsing the request (a small body, a window wider
+    than KEEP, a message its parser fails on)."""
     known_dialect = _PARSERS.get(dialect or "")
     loader = wire.LOADER
     if known_dialect is None or window > KEEP:

@@ -190,6 +190,16 @@ def _tool_choice(config: Any) -> Any:
     return config
 
 
+def parse_content(c: Any) -> Message:
+    """One element of `contents`: a turn of the user's or the model's."""
+    c = as_dict(c)
+    role = as_str(c.get("role")) or "user"
+    more = any(k not in ("role", "parts") for k in c)
+    return Message(
+        _ROLES.get(role, role), _content_blocks(c), raw=c if more or role not in _ROLES else None
+    )
+
+
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     model, method = model_from_path(path)
     req = Request(
@@ -200,17 +210,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     system = _get(body, "systemInstruction", "system_instruction")
     if system is not None:
         req.system = _content_blocks(system)
-    for c in as_list(body.get("contents")):
-        c = as_dict(c)
-        role = as_str(c.get("role")) or "user"
-        more = any(k not in ("role", "parts") for k in c)
-        req.messages.append(
-            Message(
-                _ROLES.get(role, role),
-                _content_blocks(c),
-                raw=c if more or role not in _ROLES else None,
-            )
-        )
+    req.messages = [parse_content(c) for c in as_list(body.get("contents"))]
     req.tools = parse_tools(body.get("tools"))
     choice = _tool_choice(_get(body, "toolConfig", "tool_config"))
     if choice is not None:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -295,16 +296,44 @@ def responses_item(message: dict) -> list[dict]:
     return items
 
 
+def gemini_body(data: dict) -> dict:
+    """An OpenAI Chat body as Gemini's (as Gemini CLI sends it): `contents` of the user's and
+    the model's turns, the calls' results as the user's `functionResponse` parts."""
+    system, *messages = data["messages"]
+    names = {}
+    contents = []
+    for m in messages:
+        if m["role"] == "tool":
+            result = {"name": names[m["tool_call_id"]], "response": {"output": m["content"]}}
+            contents.append({"role": "user", "parts": [{"functionResponse": result}]})
+            continue
+        parts = [{"text": m["content"]}] if m.get("content") else []
+        for c in m.get("tool_calls") or ():
+            names[c["id"]] = c["function"]["name"]
+            args = json.loads(c["function"]["arguments"])
+            parts.append({"functionCall": {"name": c["function"]["name"], "args": args}})
+        contents.append({"role": "model" if m["role"] == "assistant" else "user", "parts": parts})
+    declarations = [t["function"] for t in data["tools"]]
+    return {
+        "contents": contents,
+        "systemInstruction": {"parts": [{"text": system["content"]}]},
+        "tools": [{"functionDeclarations": declarations}],
+    }
+
+
 def turn_bodies(steps: list, dialect: str = "anthropic") -> list[bytes]:
     """The body an agent sends after each step, compact JSON; as Claude Code writes it, with
     the cache marker on the last message only (so it moves every turn); as Codex writes it,
-    OpenAI Responses' input items."""
+    OpenAI Responses' input items; as Gemini CLI writes it, Gemini's contents."""
     out = []
     for n in range(1, len(steps) + 1):
-        if dialect == "openai_responses":
+        if dialect in ("openai_responses", "gemini"):
             data = body("openai_chat", steps[:n], tools=TOOLS, system=PADDING)
-            messages = data.pop("messages")
-            data["input"] = [item for m in messages for item in responses_item(m)]
+            if dialect == "gemini":
+                data = gemini_body(data)
+            else:
+                messages = data.pop("messages")
+                data["input"] = [item for m in messages for item in responses_item(m)]
             out.append(json.dumps(data, separators=(",", ":")).encode())
             continue
         data = body(dialect, steps[:n], tools=TOOLS, system=PADDING)
@@ -317,10 +346,17 @@ def turn_bodies(steps: list, dialect: str = "anthropic") -> list[bytes]:
     return out
 
 
+MORE_PATHS = {
+    "openai_responses": "/v1/responses",
+    "gemini": "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+}
+
+
 def acts_on(raw: bytes, dialect: str, opts: dict) -> bool:
     """Whether the rule, run on the request parsed from `raw`, acts."""
-    path = PATHS.get(dialect, "/v1/responses")
+    path = PATHS.get(dialect) or MORE_PATHS[dialect]
     ctx = context(dialect) if dialect in PATHS else context("openai_chat", path=path)
+    ctx = dataclasses.replace(ctx, dialect=dialect)
     return apply(wire.parse_request(dialect, raw, path), opts, ctx) is not None
 
 
@@ -331,13 +367,14 @@ def acts_on(raw: bytes, dialect: str, opts: dict) -> bool:
 )
 @settings(max_examples=100, deadline=None)
 @given(st.lists(step, min_size=1, max_size=16).map(lambda s: sum(s, [])), settings_, st.booleans())
-@pytest.mark.parametrize("dialect", [*DIALECTS, "openai_responses"])
+@pytest.mark.parametrize("dialect", [*DIALECTS, *MORE_PATHS])
 def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(dialect, steps, overrides, asked):
     """Turn after turn (each body extending the one before, so the prefilter reads only the
     new messages), the prefilter says "may act" exactly when the rule, run on the parsed
     request, acts; the bodies are large enough for the loader, as an agent's are, and
     OpenAI's and Ollama's start with a system message the parser takes out of the list
-    (Responses' calls are items of their own, merged into one assistant message)."""
+    (Responses' calls are items of their own, merged into one assistant message; Gemini's
+    results are the user's turns)."""
     opts = options(loop_detector.RULE, **overrides)
     first = [user("Tidy up the repository, please.")] if asked else []  # or calls come first
     for raw in turn_bodies([*first, *steps], dialect):
@@ -346,7 +383,7 @@ def test_the_prefilter_passes_a_turn_exactly_when_the_rule_acts(dialect, steps, 
 
 @pytest.mark.parametrize(
     "dialect, first, then",
-    [("anthropic", 6, 2), ("openai_chat", 7, 1), ("openai_responses", 7, 1)],
+    [("anthropic", 6, 2), ("openai_chat", 7, 1), ("openai_responses", 7, 1), ("gemini", 6, 1)],
 )
 def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, first, then):
     """The first body past the count of calls is read whole; after it, each turn's new
@@ -370,6 +407,17 @@ def test_the_prefilter_parses_only_a_turns_new_messages(monkeypatch, dialect, fi
     # the last turn repeats a call 6 times since the user spoke: the rule acts, and says so
     assert acts_on(turns[-1], dialect, opts)
     assert loop_detector.prefilter(turns[-1], opts, dialect) is True
+
+
+def test_a_gemini_loop_written_in_snake_case_is_caught():
+    """Gemini's REST API takes `function_call` as well as `functionCall`: the prefilter counts
+    both, so the rule still acts on the loop."""
+    opts = options(loop_detector.RULE)
+    raw = turn_bodies([user("go"), *loop("Bash", LS, 4)], "gemini")[-1]
+    snake = raw.replace(b'"functionCall"', b'"function_call"')
+    assert b'"functionCall"' not in snake
+    assert acts_on(snake, "gemini", opts)
+    assert loop_detector.prefilter(snake, opts, "gemini") is True
 
 
 @given(st.lists(st.sampled_from([("Bash", "a"), ("Bash", "b"), ("Read", "a")]), max_size=12))
