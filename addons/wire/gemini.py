@@ -15,6 +15,7 @@ from typing import Any
 
 from .common import (
     Accumulator,
+    PrefixMemo,
     as_dict,
     as_int,
     as_list,
@@ -190,6 +191,9 @@ def _tool_choice(config: Any) -> Any:
     return config
 
 
+_CONTENTS = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+
+
 def parse_content(c: Any) -> Message:
     """One element of `contents`: a turn of the user's or the model's."""
     c = as_dict(c)
@@ -210,7 +214,7 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     system = _get(body, "systemInstruction", "system_instruction")
     if system is not None:
         req.system = _content_blocks(system)
-    req.messages = [parse_content(c) for c in as_list(body.get("contents"))]
+    req.messages = _CONTENTS.map(as_list(body.get("contents")), parse_content)
     req.tools = parse_tools(body.get("tools"))
     choice = _tool_choice(_get(body, "toolConfig", "tool_config"))
     if choice is not None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from addons import wire
-from addons.wire import anthropic, openai_chat
+from addons.wire import anthropic, gemini, openai_chat
 from addons.wire.common import PrefixMemo
 
 
@@ -46,18 +46,33 @@ def openai_turns(n: int) -> list[dict]:
     return messages
 
 
+def gemini_turns(n: int) -> list[dict]:
+    contents: list[dict] = [{"role": "user", "parts": [{"text": "fix the tests"}]}]
+    for i in range(n):
+        call = {"functionCall": {"name": "bash", "args": {"i": i}}}
+        contents.append({"role": "model", "parts": [{"text": f"step {i}"}, call]})
+        result = {"functionResponse": {"name": "bash", "response": {"output": "ok"}}}
+        contents.append({"role": "user", "parts": [result]})
+    return contents
+
+
 def plain(module, body: dict):
-    """The parse without the memo: what every parse must equal."""
-    saved = module._MESSAGES, module._TOOLS
-    module._MESSAGES = module._TOOLS = PrefixMemo(min_items=1 << 30)
+    """The parse without the memos: what every parse must equal."""
+    saved = {k: v for k, v in vars(module).items() if isinstance(v, PrefixMemo)}
+    vars(module).update({k: PrefixMemo(min_items=1 << 30) for k in saved})
     try:
         return module.parse_request(copy.deepcopy(body))
     finally:
-        module._MESSAGES, module._TOOLS = saved
+        vars(module).update(saved)
 
 
 def tools(dialect: str) -> list[dict]:
     schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+    if dialect == "gemini":
+        declarations = [
+            {"name": f"t{i}", "description": "d", "parameters": schema} for i in range(12)
+        ]
+        return [{"functionDeclarations": declarations}]
     if dialect == "anthropic":
         return [{"name": f"t{i}", "description": "d", "input_schema": schema} for i in range(12)]
     return [
@@ -71,19 +86,25 @@ def tools(dialect: str) -> list[dict]:
 
 @pytest.mark.parametrize(
     ("dialect", "module", "turns"),
-    [("anthropic", anthropic, anthropic_turns), ("openai_chat", openai_chat, openai_turns)],
+    [
+        ("anthropic", anthropic, anthropic_turns),
+        ("openai_chat", openai_chat, openai_turns),
+        ("gemini", gemini, gemini_turns),
+    ],
 )
 def test_a_conversation_turn_by_turn_parses_as_a_plain_parse_and_reuses_its_history(
     dialect, module, turns
 ):
+    key = "contents" if dialect == "gemini" else "messages"
     previous = None
     for n in range(4, 12):
-        body = {"model": "m", "messages": turns(n), "tools": tools(dialect)}
+        body = {"model": "m", key: turns(n), "tools": tools(dialect)}
         parsed = wire.parse_request(dialect, json.dumps(body).encode())
         assert parsed == plain(module, body)
         if previous is not None:  # every message the last turn had is the same object now
             assert all(a is b for a, b in zip(parsed.messages, previous.messages, strict=False))
-            assert all(a is b for a, b in zip(parsed.tools, previous.tools, strict=True))
+            if dialect != "gemini":  # Gemini's tools are parsed every time
+                assert all(a is b for a, b in zip(parsed.tools, previous.tools, strict=True))
         previous = parsed
 
 
