@@ -12,6 +12,7 @@ from typing import Any
 
 from .common import (
     Accumulator,
+    PrefixMemo,
     as_dict,
     as_int,
     as_list,
@@ -159,6 +160,9 @@ def parse_item(item: Any) -> Message:
     return Message("assistant", _output_item(item))
 
 
+_ITEMS = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+
+
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     req = Request(DIALECT, model=as_str(body.get("model")), stream=body.get("stream") is True)
     instructions = as_str(body.get("instructions"))
@@ -167,12 +171,13 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     items = body.get("input")
     if isinstance(items, str):
         req.messages.append(Message("user", [Block(TEXT, text=items)]))
-    for item in as_list(items):
-        message = parse_item(item)  # "system": a system or developer message
-        if message.role == "system" and not req.messages:
+    for message in _ITEMS.map(as_list(items), parse_item):
+        if message.role == "system" and not req.messages:  # a system or developer message
             req.system.extend(message.blocks)
         elif message.role == "assistant" and req.messages and req.messages[-1].role == "assistant":
-            req.messages[-1].blocks.extend(message.blocks)  # merged into the one before it
+            last = req.messages[-1]  # merged into the one before it, a new message: the parsed
+            # items are shared with the turns after this one
+            req.messages[-1] = Message(last.role, [*last.blocks, *message.blocks], last.raw)
         else:
             req.messages.append(message)
     req.tools = [parse_tool(t) for t in as_list(body.get("tools"))]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from addons import wire
-from addons.wire import anthropic, gemini, openai_chat
+from addons.wire import anthropic, gemini, openai_chat, openai_responses
 from addons.wire.common import PrefixMemo
 
 
@@ -56,6 +56,19 @@ def gemini_turns(n: int) -> list[dict]:
     return contents
 
 
+def responses_turns(n: int) -> list[dict]:
+    """OpenAI Responses input items as Codex sends them: each step's text and call are items of
+    their own, merged into one assistant message by the parser."""
+    items: list[dict] = [{"role": "user", "content": "fix the tests"}]
+    for i in range(n):
+        text = {"type": "output_text", "text": f"step {i}"}
+        items.append({"type": "message", "role": "assistant", "content": [text]})
+        call = {"type": "function_call", "call_id": f"call_{i}", "name": "bash", "arguments": "{}"}
+        items.append(call)
+        items.append({"type": "function_call_output", "call_id": f"call_{i}", "output": "ok"})
+    return items
+
+
 def plain(module, body: dict):
     """The parse without the memos: what every parse must equal."""
     saved = {k: v for k, v in vars(module).items() if isinstance(v, PrefixMemo)}
@@ -68,6 +81,8 @@ def plain(module, body: dict):
 
 def tools(dialect: str) -> list[dict]:
     schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+    if dialect == "openai_responses":
+        return [{"type": "function", "name": f"t{i}", "parameters": schema} for i in range(12)]
     if dialect == "gemini":
         declarations = [
             {"name": f"t{i}", "description": "d", "parameters": schema} for i in range(12)
@@ -90,20 +105,25 @@ def tools(dialect: str) -> list[dict]:
         ("anthropic", anthropic, anthropic_turns),
         ("openai_chat", openai_chat, openai_turns),
         ("gemini", gemini, gemini_turns),
+        ("openai_responses", openai_responses, responses_turns),
     ],
 )
 def test_a_conversation_turn_by_turn_parses_as_a_plain_parse_and_reuses_its_history(
     dialect, module, turns
 ):
-    key = "contents" if dialect == "gemini" else "messages"
+    key = {"gemini": "contents", "openai_responses": "input"}.get(dialect, "messages")
     previous = None
     for n in range(4, 12):
         body = {"model": "m", key: turns(n), "tools": tools(dialect)}
         parsed = wire.parse_request(dialect, json.dumps(body).encode())
         assert parsed == plain(module, body)
         if previous is not None:  # every message the last turn had is the same object now
-            assert all(a is b for a, b in zip(parsed.messages, previous.messages, strict=False))
-            if dialect != "gemini":  # Gemini's tools are parsed every time
+            assert all(
+                a is b
+                for a, b in zip(parsed.messages, previous.messages, strict=False)
+                if dialect != "openai_responses" or a.role != "assistant"  # merged anew
+            )
+            if dialect in ("anthropic", "openai_chat"):  # the others' tools are parsed anew
                 assert all(a is b for a, b in zip(parsed.tools, previous.tools, strict=True))
         previous = parsed
 
