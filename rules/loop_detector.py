@@ -46,7 +46,6 @@ from typing import Any, NamedTuple
 
 from addons import wire
 from addons.wire import anthropic, gemini, ollama, openai_chat, openai_responses
-from addons.wire.common import as_dict
 from addons.wire.model import TOOL_CALL, Block, Message, Request
 
 from .base import (
@@ -270,7 +269,7 @@ _SEEN = IdentityMemo(size=256)
 _PARSERS: dict[str, tuple[str, Callable[[Any], Message]]] = {
     "anthropic": ("messages", anthropic.parse_message),
     "openai_chat": ("messages", openai_chat.parse_message),
-    "ollama": ("messages", lambda m: ollama.parse_message(as_dict(m))),
+    "ollama": ("messages", ollama.parse_element),
     "openai_responses": ("input", openai_responses.parse_item),
     "gemini": ("contents", gemini.parse_content),
 }

@@ -13,6 +13,7 @@ from typing import Any
 
 from .common import (
     Accumulator,
+    PrefixMemo,
     as_dict,
     as_int,
     as_list,
@@ -118,6 +119,14 @@ def parse_message(m: dict[str, Any]) -> Message:
     return Message(role, blocks, raw=raw)
 
 
+_MESSAGES = PrefixMemo()  # a conversation's history, parsed once rather than every turn
+
+
+def parse_element(m: Any) -> Message:
+    """One element of `messages`, whatever it is (`parse_message` takes a dict)."""
+    return parse_message(as_dict(m))
+
+
 def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
     embedding = "input" in body or (path is not None and "/api/embed" in path)
     req = Request(
@@ -126,12 +135,12 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
         stream=not embedding and body.get("stream") is not False,
     )
     if "messages" in body:
-        for m in as_list(body.get("messages")):
-            m = as_dict(m)
-            if m.get("role") == "system" and not req.messages:
-                req.system.append(Block(TEXT, text=as_str(m.get("content")) or ""))
-                continue
-            req.messages.append(parse_message(m))
+        messages = as_list(body.get("messages"))
+        lead = 0  # system messages before the first other one are the system prompt
+        while lead < len(messages) and as_dict(messages[lead]).get("role") == "system":
+            req.system.append(Block(TEXT, text=as_str(messages[lead].get("content")) or ""))
+            lead += 1
+        req.messages = _MESSAGES.map(messages[lead:], parse_element)
     else:  # /api/generate and /api/embeddings take a prompt, /api/embed an input
         system = as_str(body.get("system"))
         if system:

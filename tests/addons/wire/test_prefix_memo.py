@@ -8,7 +8,7 @@ import json
 import pytest
 
 from addons import wire
-from addons.wire import anthropic, gemini, openai_chat, openai_responses
+from addons.wire import anthropic, gemini, ollama, openai_chat, openai_responses
 from addons.wire.common import PrefixMemo
 
 
@@ -69,6 +69,18 @@ def responses_turns(n: int) -> list[dict]:
     return items
 
 
+def ollama_turns(n: int) -> list[dict]:
+    messages: list[dict] = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "fix the tests"},
+    ]
+    for i in range(n):
+        call = {"function": {"name": "bash", "arguments": {"i": i}}}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        messages.append({"role": "tool", "content": "ok", "tool_name": "bash"})
+    return messages
+
+
 def plain(module, body: dict):
     """The parse without the memos: what every parse must equal."""
     saved = {k: v for k, v in vars(module).items() if isinstance(v, PrefixMemo)}
@@ -106,6 +118,7 @@ def tools(dialect: str) -> list[dict]:
         ("openai_chat", openai_chat, openai_turns),
         ("gemini", gemini, gemini_turns),
         ("openai_responses", openai_responses, responses_turns),
+        ("ollama", ollama, ollama_turns),
     ],
 )
 def test_a_conversation_turn_by_turn_parses_as_a_plain_parse_and_reuses_its_history(
