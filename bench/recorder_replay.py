@@ -5,8 +5,9 @@ SQLite writes, under variants of the schema.
     .venv/bin/python -m bench.recorder_replay --capture turns /tmp/turns.pkl  # 330 turns
     .venv/bin/python -m bench.recorder_replay /tmp/turns.pkl --variant no_fts --batch 6
 
-`--capture small|large|turns` runs the suite (with `bench/experiments/recorder_capture_jobs.py`)
-against the fake upstream at c=1 with that workload of `bench.overhead`, and keeps the jobs its
+`--capture small|large|turns|sse` runs the suite (with
+`bench/experiments/recorder_capture_jobs.py`) against the fake upstream with that workload of
+`bench.overhead` (c=1; `sse`: streams of 200 events, 50 at a time), and keeps the jobs its
 recorder process was handed.
 
 A variant drops triggers or indexes before the replay: `no_fts`, `no_triggers`,
@@ -89,9 +90,12 @@ def capture(workload_name: str, out: Path, n: int) -> None:
     from bench import overhead, variants, workload
     from bench.overhead import Processes, Run
 
-    body = {"small": workload.small_body, "large": workload.large_body}.get(
-        workload_name, workload.conversation_lines
-    )()
+    body = {
+        "small": workload.small_body,
+        "large": workload.large_body,
+        "turns": workload.conversation_lines,
+        "sse": lambda: workload.small_body(stream=True),
+    }[workload_name]()
     out.unlink(missing_ok=True)
     os.environ["LLM_INSPECTOR_CAPTURE"] = str(out.resolve())  # the recorder process inherits it
     with tempfile.TemporaryDirectory(prefix="llm-inspector-capture-") as folder:
@@ -103,7 +107,13 @@ def capture(workload_name: str, out: Path, n: int) -> None:
             run.files[workload_name].write_bytes(body)
             script = Path(__file__).parent / "experiments/recorder_capture_jobs.py"
             variants.start_variant(run, "suite", f"suite+{script}", upstream)
-            variants.latency(run, "suite", workload_name, n)
+            if workload_name == "sse":  # n streams of 200 events, 50 at a time
+                (run.tmp / "warm").write_bytes(workload.small_body())
+                job = {"mode": "sse", "body": str(run.files["sse"]), "scenario": overhead.SSE}
+                job["warm_body"] = str(run.tmp / "warm")
+                run.loadgen("suite", {**job, "concurrency": 50, "rounds": max(1, n // 50)})
+            else:
+                variants.latency(run, "suite", workload_name, n)
             overhead.drain(run.ports["suite"])
         finally:
             run.procs.close()
@@ -112,7 +122,7 @@ def capture(workload_name: str, out: Path, n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("jobs", type=Path)
-    parser.add_argument("--capture", choices=("small", "large", "turns"))
+    parser.add_argument("--capture", choices=("small", "large", "turns", "sse"))
     parser.add_argument("-n", type=int, default=300, help="requests to capture (and a tenth more)")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS))
     parser.add_argument("--batch", type=int, default=10, help="exchanges per batch")

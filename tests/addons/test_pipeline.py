@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from addons.pipeline import Begin, Chunks, Finish, Pipeline
 
 ANTHROPIC_BODY = json.dumps(
@@ -239,6 +241,30 @@ def test_stream_chunks_give_live_counts_then_the_whole_response():
     assert row["stream_events"] == 6 and row["error"] is None
     # From the arrival of the chunk that carried the first text: 500 ms + 10 ms per chunk.
     assert 500 <= row["ttft_ms"] <= 500 + 10 * len(items)
+
+
+def test_the_time_to_first_token_is_when_the_chunk_with_the_first_text_came():
+    """However the chunks of a job are framed, the time to first token is that of the chunk
+    that completed the first output event, as feeding them one by one tells."""
+    from addons import wire
+
+    items = chunked(SSE, 7)
+    accumulator = wire.stream_accumulator("anthropic")
+    first = next(at for at, data in items if accumulator.feed(data))
+    calls, _, _ = run(begin(), Chunks("f1", items, None, "anthropic"), stream_finish())
+    row, _, stream_body = calls[-1][1:]
+    assert row["ttft_ms"] == pytest.approx((first - 1_790_000_000.0) * 1000)
+    assert stream_body == SSE and row["response_text"] == "Hello" and row["stream_events"] == 6
+
+
+def test_a_stream_longer_than_what_is_kept_is_stored_as_its_beginning():
+    items = chunked(SSE, 40)
+    pipeline = Pipeline(recorder := Recorder(), max_keep=100)
+    for job in (begin(), Chunks("f1", items, None, "anthropic"), stream_finish()):
+        pipeline.analyse(job)
+    row, _, stream_body = recorder.calls[-1][1:]
+    assert stream_body == SSE[:100]
+    assert row["response_text"] == "Hello"  # the response is still read whole
 
 
 def test_a_stream_cut_before_its_final_event_is_an_error():
