@@ -175,8 +175,9 @@ def parse_request(body: dict[str, Any], path: str | None = None) -> Request:
         if message.role == "system" and not req.messages:  # a system or developer message
             req.system.extend(message.blocks)
         elif message.role == "assistant" and req.messages and req.messages[-1].role == "assistant":
-            last = req.messages[-1]  # merged into the one before it, a new message: the parsed
-            # items are shared with the turns after this one
+            # Merged into the one before it, as a new message: the parsed items are shared
+            # with the turns after this one.
+            last = req.messages[-1]
             req.messages[-1] = Message(last.role, [*last.blocks, *message.blocks], last.raw)
         else:
             req.messages.append(message)
