@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from addons.pipeline import Pipeline
+from addons.pipeline import Finish, Pipeline
 from addons.store import bodies, recorder, schema
 
 VARIANTS = {
@@ -53,7 +53,9 @@ def load_jobs(path: Path) -> list[Any]:
 
 def replay(jobs: list[Any], variant: str, batch: int, folder: Path) -> tuple[float, float]:
     """CPU ms per exchange: (analysis, writes)."""
-    path = Path(tempfile.mkstemp(dir=folder, suffix=".db")[1])
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".db")
+    os.close(fd)
+    path = Path(name)
     db = schema.open_db(path)
     if VARIANTS[variant]:
         kind, prefix = VARIANTS[variant]
@@ -76,8 +78,9 @@ def replay(jobs: list[Any], variant: str, batch: int, folder: Path) -> tuple[flo
         pipeline.analyse(job)
         analysis += time.thread_time() - started
         rec._gathering = None
-        exchanges += type(job).__name__ == "Finish"
-        if exchanges % batch == 0 and type(job).__name__ == "Finish" or i == len(jobs) - 1:
+        finished = isinstance(job, Finish)
+        exchanges += finished
+        if (finished and exchanges % batch == 0) or i == len(jobs) - 1:
             started = time.thread_time()
             rec._write_batch(records)
             writes += time.thread_time() - started
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("jobs", type=Path)
     parser.add_argument("--capture", choices=("small", "large", "turns", "sse"))
-    parser.add_argument("-n", type=int, default=300, help="requests to capture (and a tenth more)")
+    parser.add_argument("-n", type=int, default=300, help="requests (sse: streams) to capture")
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS))
     parser.add_argument("--batch", type=int, default=10, help="exchanges per batch")
     parser.add_argument("--rounds", type=int, default=3)
