@@ -278,13 +278,13 @@ class Pipeline:
             )
         items = job.items
         for i, (at, data) in enumerate(items):
-            if stream.first_output_at is not None and i + 1 < len(items):
+            if stream.first_output_at is not None:
                 # The time to first token is known: the rest of these chunks are framed as one
                 # (an event a chunk at 200 events a second: a quarter of the analysis went on
                 # feeding them one at a time).
                 self._feed(stream, b"".join(stream.decoder.feed(d) for _, d in items[i:]))
                 break
-            if self._feed(stream, stream.decoder.feed(data)) and stream.first_output_at is None:
+            if self._feed(stream, stream.decoder.feed(data)):
                 stream.first_output_at = at
         return stream
 
