@@ -229,9 +229,7 @@ class UI:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
             self.task = None
-        if self.metadata_path is not None:
-            with contextlib.suppress(OSError):
-                self.metadata_path.unlink()
+        self.remove_metadata()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -314,6 +312,13 @@ class UI:
             json.dump(doc, f, indent=2)
         return Path(name)
 
+    def remove_metadata(self) -> None:
+        """Datasette reads its metadata file once, as it starts: the file goes as soon as it is
+        up, so that a suite that is killed leaves nothing behind."""
+        if self.metadata_path is not None:
+            with contextlib.suppress(OSError):
+                self.metadata_path.unlink()
+
     async def supervise(self) -> None:
         try:
             await self.wait_for_database()
@@ -321,11 +326,12 @@ class UI:
             log.error("UI not started: the database did not open: %s", e)
             return
         db_path = Path(self.suite.db_path).resolve()
-        self.metadata_path = self.write_metadata(db_path)
         limit = self.settings.max_restarts
         while not self.stopping:
             started = time.monotonic()
+            self.metadata_path = self.write_metadata(db_path)
             code = await self.run_once(db_path, self.metadata_path)
+            self.remove_metadata()
             if self.stopping:
                 break
             if time.monotonic() - started > STABLE_RUN_S:
@@ -403,6 +409,7 @@ class UI:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+            self.remove_metadata()
             self.ready = True
             self.became_ready.set()
             log.info(

@@ -37,6 +37,8 @@ class Proxy:
         self.db_path = tmp / "proxy.db"
         self.confdir = tmp / "certs"
         self.config_path = tmp / "mitm.toml"
+        self.tmpdir = tmp / "tmp"
+        self.tmpdir.mkdir(exist_ok=True)
         self.config_path.write_text(
             f"""
 [listen]
@@ -74,6 +76,7 @@ gemini = "{upstream}"
         env = {k: v for k, v in os.environ.items() if not k.endswith("_URL")}
         env["PYTHONUNBUFFERED"] = "1"
         env["LLM_INSPECTOR_DB"] = str(self.db_path)
+        env["TMPDIR"] = str(self.tmpdir)  # whatever it leaves there goes with the test's folder
         self.process = subprocess.Popen(
             [
                 str(self.tool),

@@ -15,9 +15,11 @@ CLAUDE = ROOT / ".tools/node_modules/.bin/claude"
 def run_claude(proxy, home: Path, *args: str) -> subprocess.CompletedProcess:
     assert CLAUDE.exists(), f"{CLAUDE} is missing: `make test` installs the Claude Code CLI"
     home.mkdir(exist_ok=True)
+    (home / "tmp").mkdir(exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
+        "TMPDIR": str(home / "tmp"),  # its shell snapshots and sockets: not left in /tmp
         "ANTHROPIC_BASE_URL": proxy.url,
         "ANTHROPIC_API_KEY": "sk-ant-dummy-key-for-tests-0000",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
