@@ -14,8 +14,7 @@ CLAUDE = ROOT / ".tools/node_modules/.bin/claude"
 
 def run_claude(proxy, home: Path, *args: str) -> subprocess.CompletedProcess:
     assert CLAUDE.exists(), f"{CLAUDE} is missing: `make test` installs the Claude Code CLI"
-    home.mkdir(exist_ok=True)
-    (home / "tmp").mkdir(exist_ok=True)
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
